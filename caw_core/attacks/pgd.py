@@ -1,0 +1,118 @@
+"""Projected gradient descent (Madry et al., 2018) in pixel space.
+
+Threat model: white-box; the attacker sees the model's gradients and may move
+each image anywhere in the ball ``{x' : ||x' - x|| <= eps, x' in [0, 1]^d}``
+for ``norm`` ``"linf"`` or ``"l2"`` (eps in pixel units: 1/255 is one grey level
+under linf).
+
+Algorithm: start at x (or a uniform random point of the ball when
+``random_start``), then ``steps`` times ascend the per-example loss
+``L(model(x'), y)`` (cross-entropy unless ``loss_fn`` says otherwise):
+linf ``x' <- x' + step_size * sign(grad)``, l2 ``x' <- x' + step_size * grad / ||grad||``,
+projecting back onto the ball and into [0, 1] after every step.
+
+The attack differentiates with ``torch.autograd.grad`` with respect to the
+perturbation only: the model's parameters and their ``.grad`` are untouched
+(the reference implementations' ``loss.backward()`` leaks attack gradients
+into the next training step). The model runs in eval mode during the attack
+and its previous mode is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+NORMS = ("linf", "l2")
+
+
+def cross_entropy_per_example(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(outputs, labels, reduction="none")
+
+
+@contextlib.contextmanager
+def eval_mode(model) -> Iterator[None]:
+    """Put an ``nn.Module`` in eval mode for the block, then restore its mode."""
+    if not isinstance(model, nn.Module):
+        yield
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _per_example_norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (t.dim() - 1)))
+
+
+def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """Project perturbations onto the eps ball of ``norm``."""
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    return delta * (eps / _per_example_norm(delta)).clamp(max=1.0)
+
+
+def random_start_in_ball(images: torch.Tensor, eps: float, norm: str, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """A uniform random perturbation inside the ball (linf: per pixel; l2: direction x radius)."""
+    if norm == "linf":
+        noise = torch.rand(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+        return (noise * 2 - 1) * eps
+    direction = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+    direction = direction / _per_example_norm(direction)
+    dims = images[0].numel()
+    radius = torch.rand((images.shape[0],) + (1,) * (images.dim() - 1), generator=generator,
+                        device=images.device, dtype=images.dtype) ** (1.0 / dims)
+    return direction * radius * eps
+
+
+def validate_budget(eps: float, step_size: float, steps: int, norm: str) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0 (in pixel units, e.g. 1/255), got {eps}")
+    if not step_size > 0:
+        raise ValueError(f"step_size must be > 0, got {step_size}")
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps}")
+
+
+def pgd(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float,
+    step_size: float,
+    steps: int,
+    norm: str = "linf",
+    random_start: bool = True,
+    loss_fn: LossFn = cross_entropy_per_example,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
+    """Return adversarial images in the ``norm`` eps ball around ``images`` and in [0, 1].
+
+    ``model`` maps [0, 1] images to outputs (logits); ``loss_fn(outputs,
+    labels)`` returns one loss per example, which PGD maximises. ``labels``
+    may be any tensor the loss understands (class ids, target embeddings).
+    """
+    validate_budget(eps, step_size, steps, norm)
+    images = images.detach()
+    delta = random_start_in_ball(images, eps, norm, generator) if random_start else torch.zeros_like(images)
+    delta = ((images + delta).clamp(0, 1) - images).detach()
+    with eval_mode(model), torch.enable_grad():
+        for _ in range(int(steps)):
+            delta.requires_grad_(True)
+            loss = loss_fn(model(images + delta), labels).sum()
+            (grad,) = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                step = grad.sign() if norm == "linf" else grad / _per_example_norm(grad)
+                delta = project(delta + step_size * step, eps, norm)
+                delta = (images + delta).clamp(0, 1) - images
+    return (images + delta).detach()

@@ -1,0 +1,67 @@
+"""Crash-safe file writing: a reader never sees a half-written file.
+
+Every file caw writes that matters (checkpoints, result JSONs, run configs) goes
+through :func:`atomic_write`: the bytes go to a temporary file in the same
+folder, are flushed and fsync'd, and the temporary file is renamed over the
+target (``os.replace`` is atomic on POSIX and Windows). A crash or a full disk
+at any moment leaves either the old file or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success fsync and rename it.
+
+    Use it for writers that want a path (``safetensors.torch.save_file``).
+    On any exception the temporary file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write(target: str | os.PathLike, write: Callable[[Any], None], mode: str = "w") -> None:
+    """Write ``target`` atomically; ``write(handle)`` fills the open temp file."""
+    with atomic_path(target) as tmp:
+        with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as handle:
+            write(handle)
+
+
+def atomic_write_json(target: str | os.PathLike, payload: Any) -> None:
+    """Write ``payload`` as indented JSON atomically."""
+    atomic_write(target, lambda handle: json.dump(payload, handle, indent=2, sort_keys=True))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself (POSIX); a no-op where directories can't be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

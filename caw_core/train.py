@@ -1,0 +1,430 @@
+"""Adversarial fine-tuning of CLIP's image tower, as a generator of metric records.
+
+The recipe (CAW paper, PMG-AFT, TGA-ZSR; see ANCHORS.md): for every batch of
+clean images x in [0, 1] with labels y,
+
+1. inner loop -- x' = PGD-k(x) in the linf ball of radius eps (default 2 steps
+   of 1/255, eps 1/255, uniform random start) against the current tower T,
+   maximising the objective's attack loss (zero-shot CE for all but FARE);
+2. outer loop -- one optimizer step (SGD momentum 0.9, weight decay 0 by
+   default) on the objective's loss, learning rate warmed up linearly then
+   cosine-decayed to 0.
+
+The text tower is frozen and its class head computed once. :class:`Trainer`
+yields a record (a dict of plain Python values) after every step; callers (the
+CLI, the GUI worker, tests) print, plot or stop as they like. Stopping
+(``request_stop`` or closing the generator) saves a checkpoint. A run folder
+is ``runs/<name>/{config.json, metrics.jsonl, checkpoints/}``; ``resume``
+continues exactly where the last checkpoint stopped: same weights, optimizer
+state, data order and attack random state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from caw_core import distributed
+from caw_core.attacks.pgd import eval_mode, pgd
+from caw_core.data import load_dataset
+from caw_core.io import atomic_write, atomic_write_json
+from caw_core.methods import METHODS, build_objective
+from caw_core.methods.base import StepInputs
+from caw_core.models import ModelSpec, frozen_image_encoder, load_model
+from caw_core.models.checkpoint import (
+    TrainerState,
+    latest_step,
+    load_image_tower,
+    load_trainer_state,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+
+OPTIMIZERS = ("sgd", "adamw")
+PRECISIONS = ("fp32", "bf16")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """Every argument of a training run (a run is this dataclass, as in CleanRL).
+
+    eps and attack_step_size are in units of 1/255 (pixel grey levels).
+    lr=None takes the method's recipe default (CAW and PMG-AFT 5e-5,
+    TGA-ZSR 1e-4, FT-Adv and FARE 1e-5, TeCoA 1e-7).
+    """
+
+    method: str = "caw"
+    model: str = "ViT-B-32"
+    pretrained: Optional[str] = "openai"
+    checkpoint: Optional[str] = None
+    data: str = "tinyimagenet"
+    data_root: Optional[str] = None
+    # objective options (only the chosen method's are used)
+    alpha: float = 1.0
+    beta: float = 1.0
+    kl: str = "adv_clean"
+    detach_weight: bool = True
+    reg_space: str = "raw"
+    ablation: str = "full"
+    # inner attack
+    eps: float = 1.0
+    attack_steps: int = 2
+    attack_step_size: float = 1.0
+    attack_norm: str = "linf"
+    # outer optimisation
+    optimizer: str = "sgd"
+    lr: Optional[float] = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    warmup_steps: int = 1000
+    epochs: int = 10
+    max_steps: Optional[int] = None
+    batch_size: int = 128
+    grad_clip: Optional[float] = None
+    precision: str = "fp32"
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 4
+    clean_acc_every: int = 10
+    # bookkeeping
+    runs_dir: str = "runs"
+    name: Optional[str] = None
+    save_every: int = 1000
+    keep_last: int = 3
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad value and what was expected."""
+        checks = [
+            (self.method.replace("_", "-") in METHODS, f"method must be one of {', '.join(METHODS)}, got {self.method!r}"),
+            (self.eps >= 0, f"eps must be >= 0 (units of 1/255), got {self.eps}"),
+            (self.attack_steps >= 1, f"attack_steps must be >= 1, got {self.attack_steps}"),
+            (self.attack_step_size > 0, f"attack_step_size must be > 0, got {self.attack_step_size}"),
+            (self.attack_norm in ("linf", "l2"), f"attack_norm must be linf or l2, got {self.attack_norm!r}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
+            (self.lr is None or self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0, got {self.grad_clip}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}"),
+            (self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
+            (self.save_every >= 1, f"save_every must be >= 1, got {self.save_every}"),
+            (self.keep_last >= 1, f"keep_last must be >= 1, got {self.keep_last}"),
+            (self.clean_acc_every >= 1, f"clean_acc_every must be >= 1, got {self.clean_acc_every}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        self.build_objective()  # validates the method's own options
+
+    def build_objective(self):
+        method = self.method.replace("_", "-")
+        options: dict[str, Any] = {}
+        if method == "caw":
+            options = dict(alpha=self.alpha, beta=self.beta, kl=self.kl, detach_weight=self.detach_weight,
+                           reg_space=self.reg_space, ablation=self.ablation)
+        return build_objective(method, **options)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else METHODS[self.method.replace("_", "-")].default_lr
+
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(self.model, self.pretrained, self.checkpoint)
+
+    def run_name(self) -> str:
+        return self.name or f"{self.method}-{self.data}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> "TrainConfig":
+        """The config a run was started with (to resume it)."""
+        path = Path(run_dir) / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{run_dir} is not a caw run folder: {path} is missing")
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in payload.items() if k in known})
+
+
+def learning_rate_at(step: int, base_lr: float, warmup_steps: int, total_steps: int) -> float:
+    """Linear warm-up over ``warmup_steps`` (capped at a tenth of the run), then cosine to 0."""
+    warmup = min(warmup_steps, max(total_steps // 10, 0))
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class EpochSampler(Sampler[int]):
+    """Deterministic data order: a permutation seeded by (seed, epoch), sharded by rank.
+
+    Rank r takes the examples of each global batch at positions
+    ``r*per_rank .. (r+1)*per_rank``, so the global batch is the same for any
+    world size; ``start_batch`` skips the batches already done (resume).
+    """
+
+    def __init__(self, size: int, seed: int, epoch: int, per_rank_batch: int, rank: int, world_size: int,
+                 start_batch: int = 0):
+        self.size, self.seed, self.epoch = size, seed, epoch
+        self.per_rank, self.rank, self.world = per_rank_batch, rank, world_size
+        self.start_batch = start_batch
+        self.batches = size // (per_rank_batch * world_size)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator).tolist()
+        global_batch = self.per_rank * self.world
+        for b in range(self.start_batch, self.batches):
+            start = b * global_batch + self.rank * self.per_rank
+            yield from order[start:start + self.per_rank]
+
+    def __len__(self) -> int:
+        return (self.batches - self.start_batch) * self.per_rank
+
+
+def _accuracy(logits: Optional[torch.Tensor], labels: torch.Tensor) -> Optional[float]:
+    return None if logits is None else (logits.argmax(dim=1) == labels).float().mean().item()
+
+
+@dataclass
+class _Progress:
+    step: int = 0
+    best_robust: float = -1.0
+    robust_window: list = field(default_factory=list)
+
+
+class Trainer:
+    """Owns the model, data, optimizer and run folder of one training run."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False):
+        config.validate()
+        self.config = config
+        self.ctx = distributed.init_distributed(config.device)
+        self.objective = config.build_objective()
+        self.run_dir = Path(config.runs_dir) / config.run_name()
+        if config.name is None:
+            config.name = self.run_dir.name
+        if config.precision == "bf16" and self.ctx.device.type != "cuda":
+            raise ValueError("precision bf16 (autocast) is for CUDA; on this device use --precision fp32")
+        if config.batch_size % self.ctx.world_size:
+            raise ValueError(f"batch_size {config.batch_size} must be divisible by the {self.ctx.world_size} processes")
+        torch.manual_seed(config.seed + self.ctx.rank)
+
+        self.model = load_model(config.model_spec(), device=self.ctx.device)
+        self.original = frozen_image_encoder(self.model)
+        self.dataset = load_dataset(config.data, config.data_root, split="train", image_size=self.model.image_size)
+        if len(self.dataset) < config.batch_size:
+            raise ValueError(f"batch_size {config.batch_size} is larger than the {len(self.dataset)} training images "
+                             f"of {config.data}")
+        self.model.set_classes(self.dataset.classnames, self.dataset.templates)
+        self.per_rank_batch = config.batch_size // self.ctx.world_size
+        self.steps_per_epoch = len(self.dataset) // config.batch_size
+        epochs_total = config.epochs * self.steps_per_epoch
+        self.total_steps = min(epochs_total, config.max_steps) if config.max_steps else epochs_total
+
+        encoder = self.model.image_encoder
+        encoder.train()
+        self.trainable = [p for p in encoder.parameters() if p.requires_grad]
+        self.optimizer = self._make_optimizer()
+        self.encode = encoder
+        if self.ctx.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.encode = DistributedDataParallel(
+                encoder, device_ids=[self.ctx.device.index] if self.ctx.device.type == "cuda" else None)
+        self.attack_rng = torch.Generator(device=self.ctx.device).manual_seed(config.seed * 7919 + self.ctx.rank)
+        self.progress = _Progress()
+        self._stop = False
+        if resume:
+            self._restore()
+        elif self.ctx.is_main:
+            atomic_write_json(self.run_dir / "config.json", dataclasses.asdict(config))
+
+    # -- setup -------------------------------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        fused = {"fused": True} if self.ctx.device.type == "cuda" else {}
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(self.trainable, lr=c.learning_rate, momentum=c.momentum,
+                                   weight_decay=c.weight_decay, **fused)
+        return torch.optim.AdamW(self.trainable, lr=c.learning_rate, weight_decay=c.weight_decay, **fused)
+
+    def _restore(self) -> None:
+        folder = resolve_checkpoint(self.run_dir)
+        load_image_tower(self.model, folder)
+        state = load_trainer_state(folder)
+        self.optimizer.load_state_dict(state.optimizer)
+        self.attack_rng.set_state(state.rng[f"attack{self.ctx.rank}"] if f"attack{self.ctx.rank}" in state.rng
+                                  else state.rng["attack0"])
+        self.progress.step = state.step
+        self.progress.best_robust = state.extra.get("best_robust", -1.0)
+        if self.ctx.is_main:
+            self._truncate_metrics(state.step)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop logged records of steps after the checkpoint (they will be redone)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.is_file():
+            return
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        atomic_write(path, lambda handle: handle.write("".join(line + "\n" for line in kept)))
+
+    def _base_model(self) -> dict:
+        c = self.config
+        return {"name": c.model, "pretrained": c.pretrained, "checkpoint": c.checkpoint}
+
+    # -- control -----------------------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the run to stop after the current step (it saves a checkpoint first)."""
+        self._stop = True
+
+    def save_checkpoint(self) -> Optional[Path]:
+        """Write a checkpoint of the current step (rank 0 only); returns its folder."""
+        if not self.ctx.is_main:
+            return None
+        window = self.progress.robust_window
+        robust = sum(window) / len(window) if window else -1.0
+        is_best = robust > self.progress.best_robust
+        if is_best:
+            self.progress.best_robust = robust
+        self.progress.robust_window = []
+        state = TrainerState(
+            step=self.progress.step,
+            epoch=self.progress.step // self.steps_per_epoch,
+            optimizer=self.optimizer.state_dict(),
+            rng={"attack0": self.attack_rng.get_state()},
+            extra={"best_robust": self.progress.best_robust, "train_robust_acc": robust},
+        )
+        return save_checkpoint(self.run_dir / "checkpoints", self.model.image_encoder, self._base_model(), state,
+                               keep_last=self.config.keep_last, is_best=is_best)
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+    def _loader(self, epoch: int, start_batch: int) -> DataLoader:
+        sampler = EpochSampler(len(self.dataset), self.config.seed, epoch, self.per_rank_batch, self.ctx.rank,
+                               self.ctx.world_size, start_batch)
+        return DataLoader(self.dataset.data, batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
+                          num_workers=self.config.num_workers, pin_memory=self.ctx.device.type == "cuda",
+                          generator=torch.Generator().manual_seed(self.config.seed + epoch),
+                          persistent_workers=False)
+
+    def _autocast(self):
+        if self.config.precision == "bf16":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, lr: float) -> dict[str, Optional[float]]:
+        c = self.config
+        encoder = self.model.image_encoder
+        head = self.model.text_head
+        with self._autocast():
+            with eval_mode(encoder):
+                target = self.objective.attack_target(encoder, self.original, head, images, labels)
+                adv = pgd(target.forward, images, target.labels, eps=c.eps / 255, step_size=c.attack_step_size / 255,
+                          steps=c.attack_steps, norm=c.attack_norm, loss_fn=target.loss_fn, generator=self.attack_rng)
+            encoder.train()
+            terms = self.objective.losses(StepInputs(self.encode, self.original, head, images, adv, labels))
+        if not torch.isfinite(terms.total):
+            raise TrainingDivergedError(
+                f"the loss became {terms.total.item()} at step {self.progress.step}; the run stopped and its last "
+                f"checkpoint is kept. Try a smaller learning rate (now {lr:g}) or --grad-clip.")
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        grad_norm = None
+        if c.grad_clip is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, c.grad_clip).item()
+        self.optimizer.step()
+
+        clean_acc = _accuracy(terms.logits_clean, labels)
+        if clean_acc is None and self.progress.step % c.clean_acc_every == 0:
+            with torch.no_grad(), eval_mode(encoder):
+                clean_acc = _accuracy(self.model(images), labels)
+        record = {"loss": terms.total.item(), **{k: v.item() for k, v in terms.parts.items()},
+                  "robust_acc": _accuracy(terms.logits_adv, labels), "clean_acc": clean_acc, "grad_norm": grad_norm}
+        return record
+
+    def run(self) -> Iterator[dict]:
+        """Train until done or stopped, yielding one record per step, then a final ``done``/``stopped`` record."""
+        c = self.config
+        metrics_path = self.run_dir / "metrics.jsonl"
+        start = self.progress.step
+        if start >= self.total_steps:
+            yield {"event": "done", "step": start, "total_steps": self.total_steps, "run_dir": str(self.run_dir)}
+            return
+        log = open(metrics_path, "a", encoding="utf-8") if self.ctx.is_main else None
+        started = time.perf_counter()
+        try:
+            epoch = start // self.steps_per_epoch
+            while self.progress.step < self.total_steps:
+                loader = self._loader(epoch, self.progress.step - epoch * self.steps_per_epoch)
+                for images, labels in loader:
+                    tick = time.perf_counter()
+                    images = images.to(self.ctx.device, non_blocking=True)
+                    labels = labels.to(self.ctx.device, non_blocking=True)
+                    lr = learning_rate_at(self.progress.step, c.learning_rate, c.warmup_steps, self.total_steps)
+                    values = self._train_step(images, labels, lr)
+                    values = distributed.mean_across_ranks(values, self.ctx)
+                    if self.ctx.device.type == "cuda":
+                        torch.cuda.synchronize(self.ctx.device)
+                    elapsed = time.perf_counter() - tick
+                    self.progress.step += 1
+                    if values["robust_acc"] is not None:
+                        self.progress.robust_window.append(values["robust_acc"])
+                    record = {"event": "step", "step": self.progress.step, "epoch": epoch,
+                              "total_steps": self.total_steps, "lr": lr, **values,
+                              "images_per_s": c.batch_size / elapsed, "step_time_s": elapsed,
+                              "elapsed_s": time.perf_counter() - started}
+                    if log is not None:
+                        log.write(json.dumps(record) + "\n")
+                        log.flush()
+                    done = self.progress.step >= self.total_steps
+                    if self.progress.step % c.save_every == 0 or done or self._stop:
+                        folder = self.save_checkpoint()
+                        if folder is not None:
+                            record["checkpoint"] = str(folder)
+                    yield record
+                    if done or self._stop:
+                        break
+                if self._stop:
+                    yield {"event": "stopped", "step": self.progress.step, "total_steps": self.total_steps,
+                           "run_dir": str(self.run_dir)}
+                    return
+                epoch += 1
+            yield {"event": "done", "step": self.progress.step, "total_steps": self.total_steps,
+                   "run_dir": str(self.run_dir)}
+        finally:
+            if log is not None:
+                log.close()
+
+
+def train(config: TrainConfig, resume: bool = False) -> Iterator[dict]:
+    """Convenience: ``Trainer(config, resume).run()``."""
+    return Trainer(config, resume=resume).run()
+
+
+def resume_config(run_dir: str | Path, **overrides) -> TrainConfig:
+    """The config of ``run_dir`` with ``overrides`` (e.g. more epochs), ready for ``Trainer(..., resume=True)``."""
+    run_dir = Path(run_dir)
+    config = TrainConfig.from_run(run_dir)
+    config = dataclasses.replace(config, runs_dir=str(run_dir.parent), name=run_dir.name, **overrides)
+    if latest_step(run_dir) is None:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint to resume from (checkpoints/latest.json is missing)")
+    return config
