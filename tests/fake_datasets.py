@@ -81,7 +81,10 @@ def write_cifar100(root: Path) -> Fake:
     base = root / "cifar-100-python"
     data = _planes(labels, 32).reshape(len(labels), -1)
     _pickle(base / "test", {"data": data, "fine_labels": labels, "coarse_labels": [0] * len(labels)})
-    _pickle(base / "meta", {"fine_label_names": ["apple", "aquarium_fish", "maple_tree"], "coarse_label_names": ["x"]})
+    _pickle(
+        base / "meta",
+        {"fine_label_names": ["apple", "aquarium_fish", "maple_tree"], "coarse_label_names": ["x"]},
+    )
     return _identity(["apple", "aquarium fish", "maple tree"], "cifar-100-python/test", {"test": 4})
 
 
@@ -98,10 +101,16 @@ def write_stl10(root: Path) -> Fake:
 def write_sun397(root: Path) -> Fake:
     base = root / "SUN397"
     _write(base / "ClassName.txt", "/a/abbey\n/a/apartment_building/outdoor\n/b/bakery/shop\n")
-    for colour, folder, n in ((0, "a/abbey", 2), (1, "a/apartment_building/outdoor", 1), (2, "b/bakery/shop", 2)):
+    for colour, folder, n in (
+        (0, "a/abbey", 2),
+        (1, "a/apartment_building/outdoor", 1),
+        (2, "b/bakery/shop", 2),
+    ):
         for i in range(n):
             _jpeg(base / folder / f"sun_{colour}{i}abc.jpg", colour)
-    return _identity(["abbey", "apartment building outdoor", "bakery shop"], "SUN397/ClassName.txt", {"all": 5})
+    return _identity(
+        ["abbey", "apartment building outdoor", "bakery shop"], "SUN397/ClassName.txt", {"all": 5}
+    )
 
 
 def write_food101(root: Path) -> Fake:
@@ -114,7 +123,9 @@ def write_food101(root: Path) -> Fake:
         for colour, c in enumerate(classes):
             for image in meta[c]:
                 _jpeg(base / "images" / f"{image}.jpg", colour)
-    return _identity(["apple pie", "baby back ribs", "beignets"], "food-101/meta/test.json", {"test": 6, "train": 3})
+    return _identity(
+        ["apple pie", "baby back ribs", "beignets"], "food-101/meta/test.json", {"test": 6, "train": 3}
+    )
 
 
 def write_pets(root: Path) -> Fake:
@@ -147,9 +158,16 @@ def write_flowers102(root: Path) -> Fake:
 def write_dtd(root: Path) -> Fake:
     base = root / "dtd" / "dtd"
     classes = ["banded", "blotchy", "braided"]
-    rows = {"test": [(0, 1), (1, 2), (2, 3), (2, 4)], "train": [(0, 5), (1, 6), (2, 7)], "val": [(0, 8), (1, 9), (2, 10)]}
+    rows = {
+        "test": [(0, 1), (1, 2), (2, 3), (2, 4)],
+        "train": [(0, 5), (1, 6), (2, 7)],
+        "val": [(0, 8), (1, 9), (2, 10)],
+    }
     for split, images in rows.items():
-        _write(base / "labels" / f"{split}1.txt", "".join(f"{classes[c]}/{classes[c]}_{n:04d}.jpg\n" for c, n in images))
+        _write(
+            base / "labels" / f"{split}1.txt",
+            "".join(f"{classes[c]}/{classes[c]}_{n:04d}.jpg\n" for c, n in images),
+        )
         for c, n in images:
             _jpeg(base / "images" / classes[c] / f"{classes[c]}_{n:04d}.jpg", c)
     return _identity(classes, "dtd/dtd/labels/test1.txt", {"test": 4, "train": 3, "val": 3})
@@ -166,7 +184,10 @@ def write_aircraft(root: Path) -> Fake:
     data = root / "fgvc-aircraft-2013b" / "data"
     variants = ["707-320", "A300B4", "Cessna 172"]
     _write(data / "variants.txt", "".join(v + "\n" for v in variants))
-    rows = {"test": [(0, 1034309), (1, 1034310), (2, 1034311), (0, 1034312)], "train": [(1, 2000001), (2, 2000002), (0, 2000003)]}
+    rows = {
+        "test": [(0, 1034309), (1, 1034310), (2, 1034311), (0, 1034312)],
+        "train": [(1, 2000001), (2, 2000002), (0, 2000003)],
+    }
     for split, images in rows.items():
         _write(data / f"images_variant_{split}.txt", "".join(f"{n:07d} {variants[v]}\n" for v, n in images))
         for v, n in images:
@@ -184,10 +205,17 @@ def write_imagenet(root: Path) -> Fake:
 
 def write_caltech101(root: Path) -> Fake:
     base = root / "caltech101" / "101_ObjectCategories"
-    for folder, colour, n in (("BACKGROUND_Google", 0, 2), ("Faces_easy", 0, 2), ("Leopards", 1, 2), ("water_lilly", 2, 1)):
+    for folder, colour, n in (
+        ("BACKGROUND_Google", 0, 2),
+        ("Faces_easy", 0, 2),
+        ("Leopards", 1, 2),
+        ("water_lilly", 2, 1),
+    ):
         for i in range(1, n + 1):
             _jpeg(base / folder / f"image_{i:04d}.jpg", colour)
-    return _identity(["centered face", "leopard", "water lily"], "caltech101/101_ObjectCategories", {"all": 5})
+    return _identity(
+        ["centered face", "leopard", "water lily"], "caltech101/101_ObjectCategories", {"all": 5}
+    )
 
 
 def write_caltech256(root: Path) -> Fake:

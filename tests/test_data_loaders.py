@@ -26,7 +26,9 @@ from caw_core.data import (
 def colour_index(image: torch.Tensor) -> int:
     """Which of COLOURS a solid image is closest to."""
     mean = image.mean(dim=(1, 2)) * 255
-    return int(torch.stack([(mean - torch.tensor(c, dtype=mean.dtype)).abs().sum() for c in COLOURS]).argmin())
+    return int(
+        torch.stack([(mean - torch.tensor(c, dtype=mean.dtype)).abs().sum() for c in COLOURS]).argmin()
+    )
 
 
 def test_paper_datasets_are_the_16_registered_ones():
@@ -123,4 +125,3 @@ def test_download_offline_is_a_download_error(name, tmp_path, offline):
         download_dataset(name, tmp_path)
     assert isinstance(info.value.__cause__, urllib.error.URLError)
     assert get_spec(name).expected_layout in str(info.value)
-

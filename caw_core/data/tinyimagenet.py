@@ -32,7 +32,12 @@ FOLDER = "tiny-imagenet-200"
 
 LAYOUT = Layout(
     {
-        "val": [f"{FOLDER}/wnids.txt", f"{FOLDER}/words.txt", f"{FOLDER}/val/val_annotations.txt", f"{FOLDER}/val/images"],
+        "val": [
+            f"{FOLDER}/wnids.txt",
+            f"{FOLDER}/words.txt",
+            f"{FOLDER}/val/val_annotations.txt",
+            f"{FOLDER}/val/images",
+        ],
         "train": [f"{FOLDER}/wnids.txt", f"{FOLDER}/words.txt", f"{FOLDER}/train"],
     },
     contents=[f"{FOLDER}/train/<wnid>/images/<wnid>_<n>.JPEG", f"{FOLDER}/val/images/val_<n>.JPEG"],
@@ -51,7 +56,9 @@ class TinyImageNet(Dataset):
         if split == "val":
             self.samples = [
                 (base / "val" / "images" / file, index[wnid])
-                for file, wnid, *_ in (line.split("\t") for line in _lines(base / "val" / "val_annotations.txt"))
+                for file, wnid, *_ in (
+                    line.split("\t") for line in _lines(base / "val" / "val_annotations.txt")
+                )
             ]
         else:
             self.samples = [

@@ -191,8 +191,10 @@ def register_torchvision(
 
 
 register_torchvision(
-    "cifar10", "CIFAR-10", PHOTO,
-    Layout(
+    name="cifar10",
+    display_name="CIFAR-10",
+    template=PHOTO,
+    layout=Layout(
         {
             "test": ["cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"],
             "train": [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)]
@@ -200,56 +202,81 @@ register_torchvision(
         },
         source="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz, extracted into the root",
     ),
-    _CIFAR10, _cleaned(), _train_flag, download_cls=tvd.CIFAR10,
+    dataset_cls=_CIFAR10,
+    classnames=_cleaned(),
+    split_kwargs=_train_flag,
+    download_cls=tvd.CIFAR10,
 )
 
 register_torchvision(
-    "cifar100", "CIFAR-100", PHOTO,
-    Layout(
+    name="cifar100",
+    display_name="CIFAR-100",
+    template=PHOTO,
+    layout=Layout(
         {
             "test": ["cifar-100-python/test", "cifar-100-python/meta"],
             "train": ["cifar-100-python/train", "cifar-100-python/meta"],
         },
         source="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz, extracted into the root",
     ),
-    _CIFAR100, _cleaned(), _train_flag, download_cls=tvd.CIFAR100,
+    dataset_cls=_CIFAR100,
+    classnames=_cleaned(),
+    split_kwargs=_train_flag,
+    download_cls=tvd.CIFAR100,
 )
 
 register_torchvision(
-    "stl10", "STL-10", PHOTO,
-    Layout(
+    name="stl10",
+    display_name="STL-10",
+    template=PHOTO,
+    layout=Layout(
         {
-            split: [f"stl10_binary/{split}_X.bin", f"stl10_binary/{split}_y.bin", "stl10_binary/class_names.txt"]
+            split: [
+                f"stl10_binary/{split}_X.bin",
+                f"stl10_binary/{split}_y.bin",
+                "stl10_binary/class_names.txt",
+            ]
             for split in ("test", "train")
         },
         source="http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz, extracted into the root",
     ),
-    _STL10, _cleaned(), download_cls=tvd.STL10,
+    dataset_cls=_STL10,
+    classnames=_cleaned(),
+    download_cls=tvd.STL10,
 )
 
 register_torchvision(
-    "sun397", "SUN397", PHOTO,
-    Layout(
+    name="sun397",
+    display_name="SUN397",
+    template=PHOTO,
+    layout=Layout(
         {"all": ["SUN397/ClassName.txt"]},
         contents=["SUN397/<letter>/<class>[/<subclass>]/sun_*.jpg  (every image: no official split)"],
         source="http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz, extracted into the root",
     ),
-    tvd.SUN397, _cleaned(), _whole_set,
+    dataset_cls=tvd.SUN397,
+    classnames=_cleaned(),
+    split_kwargs=_whole_set,
 )
 
 register_torchvision(
-    "food101", "Food101", "A photo of {}, a type of food.",
-    Layout(
+    name="food101",
+    display_name="Food101",
+    template="A photo of {}, a type of food.",
+    layout=Layout(
         {split: [f"food-101/meta/{split}.json", "food-101/images"] for split in ("test", "train")},
         contents=["food-101/images/<class>/<id>.jpg"],
         source="http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz, extracted into the root",
     ),
-    tvd.Food101, _cleaned(),
+    dataset_cls=tvd.Food101,
+    classnames=_cleaned(),
 )
 
 register_torchvision(
-    "pets", "OxfordPets", "A photo of a {}, a type of pet.",
-    Layout(
+    name="pets",
+    display_name="OxfordPets",
+    template="A photo of a {}, a type of pet.",
+    layout=Layout(
         {
             split: [f"oxford-iiit-pet/annotations/{split}.txt", "oxford-iiit-pet/images"]
             for split in ("test", "trainval")
@@ -258,12 +285,15 @@ register_torchvision(
         source="images.tar.gz and annotations.tar.gz from https://www.robots.ox.ac.uk/~vgg/data/pets/, "
         "both extracted into root/oxford-iiit-pet",
     ),
-    tvd.OxfordIIITPet, _cleaned(),
+    dataset_cls=tvd.OxfordIIITPet,
+    classnames=_cleaned(),
 )
 
 register_torchvision(
-    "flowers102", "Flowers102", "A photo of a {}, a type of flower.",
-    Layout(
+    name="flowers102",
+    display_name="Flowers102",
+    template="A photo of a {}, a type of flower.",
+    layout=Layout(
         {
             split: ["flowers-102/jpg", "flowers-102/imagelabels.mat", "flowers-102/setid.mat"]
             for split in ("test", "train", "val")
@@ -272,32 +302,46 @@ register_torchvision(
         source="102flowers.tgz (extracted), imagelabels.mat and setid.mat from "
         "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/, into root/flowers-102",
     ),
-    _Flowers102, lambda data: list(tvd.Flowers102.classes), download_cls=tvd.Flowers102,
+    dataset_cls=_Flowers102,
+    classnames=lambda data: list(tvd.Flowers102.classes),
+    download_cls=tvd.Flowers102,
 )
 
 register_torchvision(
-    "dtd", "DTD", "A surface with a {} texture.",
-    Layout(
+    name="dtd",
+    display_name="DTD",
+    template="A surface with a {} texture.",
+    layout=Layout(
         {split: [f"dtd/dtd/labels/{split}1.txt", "dtd/dtd/images"] for split in ("test", "train", "val")},
         contents=["dtd/dtd/images/<texture>/<texture>_<n>.jpg  (partition 1 of the label files)"],
         source="https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz, extracted into root/dtd",
     ),
-    tvd.DTD, _cleaned(), lambda split: {"split": split, "partition": 1},
+    dataset_cls=tvd.DTD,
+    classnames=_cleaned(),
+    split_kwargs=lambda split: {"split": split, "partition": 1},
 )
 
 register_torchvision(
-    "eurosat", "EuroSAT", "A centered satellite photo of {}.",
-    Layout(
+    name="eurosat",
+    display_name="EuroSAT",
+    template="A centered satellite photo of {}.",
+    layout=Layout(
         {"all": ["eurosat/2750"]},
-        contents=["eurosat/2750/<ClassName>/<ClassName>_<n>.jpg  (RGB version, every image: no official split)"],
+        contents=[
+            "eurosat/2750/<ClassName>/<ClassName>_<n>.jpg  (RGB version, every image: no official split)"
+        ],
         source="EuroSAT.zip (RGB) from https://github.com/phelber/eurosat, extracted into root/eurosat",
     ),
-    tvd.EuroSAT, lambda data: [EUROSAT_CLASSNAMES[c] for c in data.classes], _whole_set,
+    dataset_cls=tvd.EuroSAT,
+    classnames=lambda data: [EUROSAT_CLASSNAMES.get(c, clean_classname(c)) for c in data.classes],
+    split_kwargs=_whole_set,
 )
 
 register_torchvision(
-    "aircraft", "FGVC-Aircraft", "A photo of a {}, a type of aircraft.",
-    Layout(
+    name="aircraft",
+    display_name="FGVC-Aircraft",
+    template="A photo of a {}, a type of aircraft.",
+    layout=Layout(
         {
             split: [
                 "fgvc-aircraft-2013b/data/variants.txt",
@@ -310,12 +354,15 @@ register_torchvision(
         source="https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz, "
         "extracted into the root",
     ),
-    tvd.FGVCAircraft, _cleaned(),
+    dataset_cls=tvd.FGVCAircraft,
+    classnames=_cleaned(),
 )
 
 register_torchvision(
-    "caltech101", "Caltech-101", "A photo of a {}.",
-    Layout(
+    name="caltech101",
+    display_name="Caltech-101",
+    template="A photo of a {}.",
+    layout=Layout(
         {"all": ["caltech101/101_ObjectCategories"]},
         contents=[
             "caltech101/101_ObjectCategories/<category>/image_<nnnn>.jpg  "
@@ -324,23 +371,33 @@ register_torchvision(
         source="https://data.caltech.edu/records/mzrjq-6wc02 (101_ObjectCategories.tar.gz, extracted "
         "into root/caltech101)",
     ),
-    tvd.Caltech101, caltech101_names, _whole_set,
+    dataset_cls=tvd.Caltech101,
+    classnames=caltech101_names,
+    split_kwargs=_whole_set,
 )
 
 register_torchvision(
-    "caltech256", "Caltech-256", "A photo of a {}.",
-    Layout(
+    name="caltech256",
+    display_name="Caltech-256",
+    template="A photo of a {}.",
+    layout=Layout(
         {"all": ["caltech256/256_ObjectCategories"]},
-        contents=["caltech256/256_ObjectCategories/<NNN>.<category>/<NNN>_<nnnn>.jpg  (every image: no official split)"],
+        contents=[
+            "caltech256/256_ObjectCategories/<NNN>.<category>/<NNN>_<nnnn>.jpg  (every image: no official split)"
+        ],
         source="https://data.caltech.edu/records/nyy15-4j048 (256_ObjectCategories.tar, extracted "
         "into root/caltech256)",
     ),
-    tvd.Caltech256, lambda data: [caltech256_name(c) for c in data.categories], _whole_set,
+    dataset_cls=tvd.Caltech256,
+    classnames=lambda data: [caltech256_name(c) for c in data.categories],
+    split_kwargs=_whole_set,
 )
 
 register_torchvision(
-    "cars", "StanfordCars", "A photo of a {}.",
-    Layout(
+    name="cars",
+    display_name="StanfordCars",
+    template="A photo of a {}.",
+    layout=Layout(
         {
             "test": [
                 "stanford_cars/devkit/cars_meta.mat",
@@ -357,14 +414,17 @@ register_torchvision(
         source="car_devkit.tgz, cars_test.tgz, cars_train.tgz and cars_test_annos_withlabels.mat "
         "(mirrors, e.g. Kaggle), into root/stanford_cars",
     ),
-    tvd.StanfordCars, _cleaned(),
+    dataset_cls=tvd.StanfordCars,
+    classnames=_cleaned(),
     download_note="Its official URL (ai.stanford.edu/~jkrause/cars) is dead, so torchvision cannot "
     "download it; get the files from a mirror (e.g. Kaggle 'stanford-cars-dataset').",
 )
 
 register_torchvision(
-    "pcam", "PCAM", "{}",
-    Layout(
+    name="pcam",
+    display_name="PCAM",
+    template="{}",
+    layout=Layout(
         {
             split: [
                 f"pcam/camelyonpatch_level_2_split_{file_split}_x.h5",
@@ -374,5 +434,6 @@ register_torchvision(
         },
         source="https://github.com/basveeling/pcam (the .h5.gz files, gunzipped into root/pcam)",
     ),
-    tvd.PCAM, lambda data: list(PCAM_CLASSNAMES),
+    dataset_cls=tvd.PCAM,
+    classnames=lambda data: list(PCAM_CLASSNAMES),
 )
