@@ -1,0 +1,103 @@
+"""``caw-core toy``: pretrain the toy CLIP, or look at the toy world.
+
+    caw-core toy pretrain [--minutes M | --steps N] [--seed S] [--out DIR]
+    caw-core toy sample --out grid.png [--n 32] [--split test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from caw_core.toy.model import RESOURCES
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("toy", help="the embedded toy world and its tiny CLIP")
+    sub = parser.add_subparsers(dest="toy_command", required=True)
+
+    pre = sub.add_parser("pretrain", help="pretrain the toy CLIP and write weights + card")
+    budget = pre.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, help="time budget; the step count is estimated from a short benchmark")
+    budget.add_argument("--steps", type=int, help="exact number of steps (reproducible; default 1000)")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--out", default=str(RESOURCES), help="folder for toy_clip.safetensors/.json (default: the package's)")
+    pre.add_argument("--batch-size", type=int, default=256)
+    pre.add_argument("--lr", type=float, default=1e-3)
+    pre.add_argument("--threads", type=int, default=2)
+    pre.add_argument("--eval-every", type=int, default=0, help="zero-shot check every N steps (0: only at the end)")
+    pre.add_argument("--print-every", type=int, default=10)
+
+    sample = sub.add_parser("sample", help="save a grid of toy scenes with their captions")
+    sample.add_argument("--out", required=True, help="PNG path")
+    sample.add_argument("--n", type=int, default=32)
+    sample.add_argument("--split", choices=("train", "test"), default="test")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    if args.toy_command == "pretrain":
+        return _pretrain(args)
+    if args.toy_command == "sample":
+        return _sample(args)
+    raise ValueError(f"unknown toy command {args.toy_command!r}")
+
+
+def _pretrain(args) -> int:
+    from caw_core.toy.pretrain import PretrainConfig, estimate_steps, pretrain
+
+    config = PretrainConfig(
+        steps=args.steps or 1000,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        threads=args.threads,
+        eval_every=args.eval_every,
+        out_dir=args.out,
+    )
+    if args.minutes is not None:
+        config.steps = estimate_steps(config, args.minutes)
+        print(f"{args.minutes:g} min at this machine's speed -> {config.steps} steps; to reproduce: {config.command()}")
+    for record in pretrain(config):
+        step = int(record["step"])
+        if "wall_time_s" in record or any(k.startswith("zeroshot/") for k in record) or step % args.print_every == 0:
+            print(_format(record), flush=True)
+    print(f"wrote {config.out_dir}/{config.name}.safetensors and {config.name}.json")
+    return 0
+
+
+def _format(record: dict) -> str:
+    parts = []
+    for key, value in record.items():
+        if key == "step":
+            parts.append(f"step {int(value)}")
+        elif isinstance(value, float) and not math.isnan(value):
+            parts.append(f"{key.removeprefix('zeroshot/')} {value:.4g}")
+    return "  ".join(parts)
+
+
+def _sample(args) -> int:
+    from PIL import Image, ImageDraw
+
+    from caw_core.data import toyworld as tw
+    from caw_core.data.toy_tasks import SPLITS
+
+    seed, size, composition = SPLITS[args.split]
+    n = min(args.n, size)
+    scenes = tw.sample_scenes(seed, range(n), composition)
+    images = tw.render_uint8(scenes)
+    columns, cell, text_h = 4, 2 * tw.IMAGE_SIZE, 40
+    rows = math.ceil(n / columns)
+    grid = Image.new("RGB", (columns * (cell + 8), rows * (cell + text_h)), "white")
+    draw = ImageDraw.Draw(grid)
+    for i in range(n):
+        x, y = (i % columns) * (cell + 8), (i // columns) * (cell + text_h)
+        grid.paste(Image.fromarray(images[i]).resize((cell, cell), Image.NEAREST), (x, y))
+        words = tw.caption(scenes, i, template="{}").split(" in the ")
+        draw.text((x, y + cell + 2), words[0], fill="black")
+        draw.text((x, y + cell + 14), "in the " + words[1] if len(words) > 1 else "", fill="black")
+    grid.save(args.out)
+    print(f"wrote {n} scenes to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,85 @@
+"""The toy world's zero-shot tasks, registered in the dataset registry.
+
+Each task classifies one attribute of the toy scenes (see
+:mod:`caw_core.data.toyworld`): ``toy-shape`` (the training task, the
+TinyImageNet stand-in), ``toy-colour``, ``toy-texture``, ``toy-size`` and
+``toy-position`` (held out). All tasks share the same scenes per split and
+differ only in the label they read off:
+
+    train  20,000 scenes, stream seed 1, only pretraining-seen compositions
+    test    1,000 scenes, stream seed 2, every composition (incl. held-out pairs)
+
+Scenes are rendered on access (random-access, deterministic). The 64x64 uint8
+render goes through the registry's PIL -> tensor ``transform``, which resizes
+it to the requested ``image_size`` (at 64 that is the identity), so the toy
+tasks behave exactly like image-folder datasets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+from torch.utils.data import Dataset
+
+from caw_core.data import toyworld as tw
+from caw_core.data.registry import DatasetSpec, register
+
+SPLITS = {  # split -> (stream seed, number of scenes, composition)
+    "train": (1, 20_000, "seen"),
+    "test": (2, 1_000, "all"),
+}
+
+# task name -> (attribute, display name, prompt templates); the templates are
+# phrased like the pretraining captions (a dropped shape reads "shape").
+TASKS = {
+    "toy-shape": ("shape", "Toy shape", ("a photo of a {}.",)),
+    "toy-colour": ("colour", "Toy colour", ("a photo of a {} shape.",)),
+    "toy-texture": ("texture", "Toy texture", ("a photo of a shape on a {} background.",)),
+    "toy-size": ("size", "Toy size", ("a photo of a {} shape.",)),
+    "toy-position": ("position", "Toy position", ("a photo of a shape in the {}.",)),
+}
+assert tuple(TASKS) == tw.TOY_TASKS
+
+
+class ToySceneDataset(Dataset):
+    """``n`` toy scenes of stream ``seed``, labelled by one ``attribute``."""
+
+    def __init__(self, attribute: str, seed: int, n: int, composition: str, transform: Callable):
+        self.attribute, self.seed, self.n = attribute, seed, n
+        self.composition, self.transform = composition, transform
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        scenes = tw.sample_scenes(self.seed, [index], self.composition)
+        image = Image.fromarray(tw.render_uint8(scenes)[0])
+        return self.transform(image), int(scenes.labels(self.attribute)[0])
+
+
+def _builder(attribute: str):
+    def build(root: Path, split: str, transform: Callable):
+        seed, n, composition = SPLITS[split]
+        return ToySceneDataset(attribute, seed, n, composition, transform), list(tw.ATTRIBUTES[attribute])
+
+    return build
+
+
+for _name, (_attribute, _display, _templates) in TASKS.items():
+    register(
+        DatasetSpec(
+            name=_name,
+            display_name=_display,
+            templates=_templates,
+            expected_layout="(generated on the fly; no files)",
+            missing_files=lambda root: [],
+            build=_builder(_attribute),
+            splits=("test", "train"),
+            synthetic=True,
+            family="toy",
+        )
+    )

@@ -1,0 +1,42 @@
+"""Create the tiny open_clip model of the toy world and load its weights.
+
+The architecture is the open_clip config ``caw-toy-vit`` (a 64 px ViT with
+8 px patches and a 2-layer text transformer, context 20) shipped in
+``caw_core/models/model_configs``; the weights are the fp16 safetensors that
+``caw-core toy pretrain`` writes to ``caw_core/resources/toy_clip.safetensors``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import open_clip
+import torch
+from safetensors.torch import load_file
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+MODEL_CONFIG_DIR = _PACKAGE / "models" / "model_configs"
+RESOURCES = _PACKAGE / "resources"
+TOY_MODEL = "caw-toy-vit"
+TOY_WEIGHTS = RESOURCES / "toy_clip.safetensors"
+TOY_CARD = RESOURCES / "toy_clip.json"
+CONTEXT_LENGTH = 20
+
+
+def create_toy_clip() -> torch.nn.Module:
+    """A randomly initialised ``caw-toy-vit`` open_clip model (fp32, CPU)."""
+    open_clip.add_model_config(MODEL_CONFIG_DIR)
+    return open_clip.create_model(TOY_MODEL, load_weights=False)
+
+
+def load_toy_clip(weights: str | Path = TOY_WEIGHTS) -> torch.nn.Module:
+    """The pretrained toy CLIP in eval mode, fp32; ``weights`` defaults to the committed file."""
+    model = create_toy_clip()
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def toy_tokenizer():
+    """open_clip's CLIP BPE tokenizer (bundled, works offline) at context 20."""
+    return open_clip.get_tokenizer("ViT-B-32", context_length=CONTEXT_LENGTH)

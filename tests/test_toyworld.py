@@ -1,0 +1,130 @@
+"""The toy world: deterministic scenes, honest captions, task datasets, the toy CLIP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from caw_core.data import load_dataset, toyworld as tw
+from caw_core.data.toy_tasks import TASKS
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "caw_core" / "resources" / "toy_clip.safetensors"
+CONFIGS = ROOT / "caw_core" / "models" / "model_configs"
+
+
+def test_scenes_are_a_pure_function_of_seed_and_index():
+    batch = tw.render_uint8(tw.sample_scenes(7, [0, 1, 2, 3]))
+    again = tw.render_uint8(tw.sample_scenes(7, [0, 1, 2, 3]))
+    alone = tw.render_uint8(tw.sample_scenes(7, [2]))
+    assert batch.shape == (4, 64, 64, 3) and batch.dtype == np.uint8
+    np.testing.assert_array_equal(batch, again)
+    np.testing.assert_array_equal(batch[2], alone[0])  # random access
+    assert not np.array_equal(batch[0], batch[1])
+    assert not np.array_equal(batch[0], tw.render_uint8(tw.sample_scenes(8, [0]))[0])
+
+
+def test_every_attribute_value_occurs_and_scenes_vary():
+    scenes = tw.sample_scenes(3, range(400))
+    for attribute, values in tw.ATTRIBUTES.items():
+        assert set(scenes.labels(attribute)) == set(range(len(values))), attribute
+    images = tw.render(scenes)
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert images.reshape(400, -1).std(1).min() > 0.02  # no blank scenes
+
+
+def test_full_caption_names_every_attribute():
+    scenes = tw.sample_scenes(0, range(20))
+    for i in range(20):
+        text = tw.caption(scenes, i)
+        for attribute, values in tw.ATTRIBUTES.items():
+            assert values[scenes.labels(attribute)[i]] in text, (attribute, text)
+
+
+def test_pretraining_captions_drop_attributes_but_name_what_they_keep():
+    scenes = tw.sample_scenes(0, range(300))
+    captions, keep = tw.pretraining_captions(scenes, 0, range(300))
+    assert 0.1 < keep[:, 1:].mean() < 0.9 and keep[:, 0].mean() > keep[:, 1:].mean()
+    assert len(set(captions)) > 50
+    for i in range(300):
+        for k, (attribute, values) in enumerate(tw.ATTRIBUTES.items()):
+            if keep[i, k]:
+                assert values[scenes.labels(attribute)[i]] in captions[i]
+        if not keep[i, 0]:
+            assert " shape" in captions[i]
+    again, _ = tw.pretraining_captions(scenes, 0, range(300))
+    assert again == captions
+
+
+def test_held_out_compositions_never_occur_in_pretraining_stream():
+    from caw_core.toy.pretrain import PRETRAIN_STREAM
+
+    seen = tw.sample_scenes(PRETRAIN_STREAM, range(3000), composition="seen")
+    assert not seen.is_held_out().any()
+    pairs = {(tw.COLOURS[c], tw.TEXTURES[t]) for c, t in zip(seen.colour, seen.texture)}
+    assert pairs.isdisjoint(tw.HELD_OUT_PAIRS)
+    assert len(pairs) == len(tw.COLOURS) * len(tw.TEXTURES) - len(tw.HELD_OUT_PAIRS)
+    test = load_dataset("toy-texture", split="test", image_size=64).data
+    assert tw.sample_scenes(test.seed, range(len(test)), test.composition).is_held_out().mean() > 0.1
+
+
+def test_multi_positive_targets_follow_the_captions():
+    from caw_core.toy.pretrain import batch_targets
+
+    labels = np.array([[0, 1, 2, 0, 3], [0, 2, 2, 1, 3], [1, 1, 0, 0, 0]])
+    keep = np.array([[True, False, False, False, False], [True, True, True, True, True], [False] * 5])
+    positives = batch_targets(labels, keep)
+    # caption 0 names shape 0 (images 0, 1); caption 1 only fits image 1; caption 2 fits all
+    expected = torch.tensor([[1, 0, 1], [1, 1, 1], [0, 0, 1]], dtype=torch.float32)
+    torch.testing.assert_close(positives, expected)
+
+
+@pytest.mark.parametrize("task", tw.TOY_TASKS)
+def test_task_datasets_through_the_registry(task):
+    ds = load_dataset(task, split="test", image_size=64)
+    attribute = TASKS[task][0]
+    assert ds.classnames == list(tw.ATTRIBUTES[attribute]) and len(ds) == 1000
+    assert all("{}" in t for t in ds.templates)
+    image, label = ds.data[5]
+    assert image.shape == (3, 64, 64) and image.dtype == torch.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    expected = tw.sample_scenes(2, [5]).labels(attribute)[0]
+    assert label == expected
+    ref = torch.from_numpy(tw.render_uint8(tw.sample_scenes(2, [5]))[0]).permute(2, 0, 1) / 255.0
+    torch.testing.assert_close(image, ref)
+    train = load_dataset(task, split="train", image_size=32)
+    assert len(train) == 20_000 and train.data[5][0].shape == (3, 32, 32)
+    assert tw.TOY_TRAIN_TASK in tw.TOY_TASKS
+
+
+def test_pretrain_smoke_writes_weights_and_card(tmp_path):
+    from caw_core.commands import toy
+    from caw_core.toy import load_toy_clip
+
+    args = argparse.Namespace(
+        toy_command="pretrain", minutes=None, steps=2, seed=0, out=str(tmp_path), batch_size=16,
+        lr=1e-3, threads=1, eval_every=0, print_every=1,
+    )
+    assert toy.run(args) == 0
+    card = json.loads((tmp_path / "toy_clip.json").read_text())
+    assert card["steps"] == 2 and card["config"]["seed"] == 0 and "--steps 2" in card["command"]
+    assert set(card["zero_shot"]["tasks"]) == set(tw.TOY_TASKS)
+    model = load_toy_clip(tmp_path / "toy_clip.safetensors")
+    assert sum(p.numel() for p in model.visual.parameters()) < 2_000_000
+
+
+def test_sample_grid(tmp_path):
+    from PIL import Image
+
+    from caw_core.commands import toy
+
+    out = tmp_path / "grid.png"
+    assert toy.run(argparse.Namespace(toy_command="sample", out=str(out), n=8, split="test")) == 0
+    assert Image.open(out).size[0] > 4 * 64
