@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Sampler
 from caw_core import distributed
 from caw_core.attacks.pgd import eval_mode, pgd
 from caw_core.data import load_dataset
+from caw_core.data.registry import require_dataset
 from caw_core.io import atomic_write, atomic_write_json
 from caw_core.methods import METHODS, build_objective
 from caw_core.methods.base import StepInputs
@@ -226,6 +227,7 @@ class Trainer:
             raise ValueError(f"batch_size {config.batch_size} must be divisible by the {self.ctx.world_size} processes")
         torch.manual_seed(config.seed + self.ctx.rank)
 
+        require_dataset(config.data, config.data_root)  # fail before downloading any weights
         self.model = load_model(config.model_spec(), device=self.ctx.device)
         self.original = frozen_image_encoder(self.model)
         self.dataset = load_dataset(config.data, config.data_root, split="train", image_size=self.model.image_size)
@@ -401,6 +403,8 @@ class Trainer:
                         if folder is not None:
                             record["checkpoint"] = str(folder)
                     yield record
+                    if self._stop and "checkpoint" not in record:  # stop asked while the record was out
+                        self.save_checkpoint()
                     if done or self._stop:
                         break
                 if self._stop:

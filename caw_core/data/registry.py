@@ -141,6 +141,15 @@ def check_dataset(name: str, root: Optional[Path]) -> DatasetStatus:
     return DatasetStatus(spec.name, not missing, missing, spec.expected_layout)
 
 
+def require_dataset(name: str, root: Optional[Path]) -> None:
+    """Raise :class:`DatasetNotFoundError` naming the expected layout unless ``name`` is usable."""
+    status = check_dataset(name, root)
+    if not status.found:
+        raise DatasetNotFoundError(
+            f"dataset {get_spec(name).display_name} not found under {root}.\n{status.describe()}"
+        )
+
+
 def load_dataset(
     name: str,
     root: Optional[Path] = None,
@@ -161,11 +170,7 @@ def load_dataset(
         raise UnknownDatasetError(
             f"dataset {spec.name!r} has no split {split!r}; it has {', '.join(spec.splits)}"
         )
-    status = check_dataset(spec.name, root)
-    if not status.found:
-        raise DatasetNotFoundError(
-            f"dataset {spec.display_name} not found under {root}.\n{status.describe()}"
-        )
+    require_dataset(spec.name, root)
     data, classnames = spec.build(Path(root or "."), split, transform or pixel_transform(image_size))
     return ZeroShotDataset(spec.name, data, list(classnames), list(spec.templates), split)
 

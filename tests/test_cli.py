@@ -1,0 +1,49 @@
+"""caw-core train from the command line: runs, resumes, and refuses bad input clearly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from caw_core.cli import main
+
+BASE = ["train", "--model", "caw-test-tiny", "--pretrained", "none", "--data", "unit-blobs", "--batch-size", "16",
+        "--num-workers", "0", "--device", "cpu", "--warmup-steps", "0", "--quiet"]
+
+
+def test_train_then_resume_with_more_steps(tmp_path, capsys):
+    runs = str(tmp_path / "runs")
+    assert main(BASE + ["--max-steps", "2", "--runs-dir", runs, "--name", "cli"]) == 0
+    run_dir = tmp_path / "runs" / "cli"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["method"] == "caw" and config["max_steps"] == 2
+    assert main(["train", "--resume", str(run_dir), "--max-steps", "4", "--quiet"]) == 0
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    assert "done at step 4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "cifar11"], "cifar10"),
+    (["--eps", "-1"], "eps must be >= 0"),
+    (["--model", "ViT-B-31"], "ViT-B-32"),
+    (["--data", "tinyimagenet", "--data-root", "/nonexistent"], "wnids.txt"),
+])
+def test_bad_input_exits_2_with_a_clear_message(extra, message, capsys, tmp_path):
+    assert main(BASE + ["--runs-dir", str(tmp_path)] + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_unknown_method_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(BASE + ["--method", "cawx"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_resume_of_a_folder_that_is_not_a_run_says_so(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "config.json" in capsys.readouterr().err

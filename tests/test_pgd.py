@@ -1,0 +1,82 @@
+"""PGD: the DESIGN.md contract (ball, box, loss ascent, untouched parameters, modes)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from caw_core.attacks import pgd
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 8 / 255), ("l2", 0.5)])
+def test_adversarial_images_stay_in_the_ball_and_the_box(tiny_model, blob_batch, norm, eps):
+    images, labels = blob_batch
+    adv = pgd(tiny_model, images, labels, eps=eps, step_size=eps / 4, steps=5, norm=norm)
+    delta = (adv - images).flatten(1)
+    size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
+    assert (size <= eps + 1e-5).all()
+    assert adv.min() >= 0 and adv.max() <= 1
+    assert (size > 0).any()
+
+
+def test_pgd_raises_the_loss(tiny_model, blob_batch):
+    images, labels = blob_batch
+    adv = pgd(tiny_model, images, labels, eps=8 / 255, step_size=2 / 255, steps=10)
+    with torch.no_grad():
+        clean_loss = F.cross_entropy(tiny_model(images), labels)
+        adv_loss = F.cross_entropy(tiny_model(adv), labels)
+    assert adv_loss > clean_loss + 1e-3
+
+
+def test_parameters_and_their_grads_are_untouched(tiny_model, blob_batch):
+    images, labels = blob_batch
+    before = {n: p.detach().clone() for n, p in tiny_model.named_parameters()}
+    pgd(tiny_model, images, labels, eps=4 / 255, step_size=1 / 255, steps=3)
+    for name, param in tiny_model.named_parameters():
+        assert param.grad is None, name
+        assert torch.equal(param, before[name]), name
+
+
+def test_existing_grads_are_not_modified(tiny_model, blob_batch):
+    images, labels = blob_batch
+    F.cross_entropy(tiny_model(images), labels).backward()
+    grads = {n: p.grad.clone() for n, p in tiny_model.named_parameters() if p.grad is not None}
+    pgd(tiny_model, images, labels, eps=4 / 255, step_size=1 / 255, steps=2)
+    for name, param in tiny_model.named_parameters():
+        if name in grads:
+            assert torch.equal(param.grad, grads[name]), name
+
+
+class ModeRecorder(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.modes = inner, []
+
+    def forward(self, x):
+        self.modes.append(self.training)
+        return self.inner(x)
+
+
+def test_attack_runs_in_eval_mode_and_restores_train_mode(tiny_model, blob_batch):
+    images, labels = blob_batch
+    model = ModeRecorder(tiny_model).train()
+    pgd(model, images, labels, eps=1 / 255, step_size=1 / 255, steps=2)
+    assert model.modes == [False, False]
+    assert model.training
+
+
+def test_seeded_generator_makes_the_attack_reproducible(tiny_model, blob_batch):
+    images, labels = blob_batch
+    runs = [pgd(tiny_model, images, labels, 4 / 255, 1 / 255, 2, generator=torch.Generator().manual_seed(3))
+            for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("kwargs, message", [({"eps": -0.1}, "eps"), ({"steps": 0}, "steps"),
+                                            ({"norm": "l1"}, "norm"), ({"step_size": 0.0}, "step_size")])
+def test_bad_budgets_are_refused(tiny_model, blob_batch, kwargs, message):
+    images, labels = blob_batch
+    args = dict(eps=1 / 255, step_size=1 / 255, steps=1, norm="linf") | kwargs
+    with pytest.raises(ValueError, match=message):
+        pgd(tiny_model, images, labels, **args)
