@@ -1,0 +1,37 @@
+# Every target builds its own virtual environment with pip (no uv/poetry: they would
+# download CUDA wheels that this project's machines already have on disk).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.caw-installed
+
+.PHONY: setup run demo test test-fast bench screenshots wheel clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The main job on the embedded default: vanilla vs TeCoA vs CAW on the toy world, offline, CPU.
+run demo: $(STAMP)
+	$(BIN)/caw-core demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/caw-core bench
+
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshots.py
+
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation -w dist .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
