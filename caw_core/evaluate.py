@@ -1,0 +1,264 @@
+"""Zero-shot robustness benchmark: clean / PGD / CW / AutoAttack accuracy per dataset.
+
+For each model and dataset, a fixed subset of n images (drawn from
+``(seed, dataset, n)`` only, so every model sees the same images) is
+classified zero-shot and attacked under the threat model
+``{x' : ||x' - x|| <= eps/255, x' in [0, 1]^d}`` in fp32. The attacks form a
+chain, cheapest first (clean, PGD, CW, AutoAttack): each attack runs only on
+the images every earlier link left correct, so the last link's survivors are
+the images robust to all of them, i.e.
+
+    robust accuracy = (1/n) * #{i : clean-correct(i) and correct(attack_k(x_i)) for every k},
+
+the per-image worst case over the attacks (never an average of attacks).
+
+:func:`evaluate` is a generator of plain-dict records, so the CLI draws a
+progress bar and the GUI emits signals from the same loop:
+
+- ``{"event": "dataset", model, dataset, n, classes}`` when a dataset starts;
+- ``{"event": "progress", model, dataset, attack, done, total, eta_s, accuracy}``
+  after every batch (``accuracy``: share of the images attacked so far that
+  stayed correct);
+- ``{"event": "result", model, dataset, attack, accuracy, robust_accuracy,
+  reused, seconds, path}`` when an attack is finished on a dataset
+  (``robust_accuracy``: worst case over the chain so far);
+- ``{"event": "done", out}`` at the end.
+
+Results go to :mod:`caw_core.results` (one file per model/dataset/attack,
+rewritten after every batch), which makes runs resumable: with
+``skip_existing`` an attack is only run on images whose flag is missing, so a
+finished run does no work again and an interrupted one picks up where it
+stopped. Under torchrun the images are sharded across ranks and the flags are
+gathered after every batch; rank 0 alone writes and yields records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, Union
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Subset
+
+from caw_core import distributed
+from caw_core.attacks.registry import ATTACKS, attack_images, attack_key, parse_attack
+from caw_core.data import DatasetNotFoundError, check_dataset, get_spec, load_dataset
+from caw_core.data.paper import PAPER_DATASETS
+from caw_core.models import ModelSpec, load_model
+from caw_core.results import Result, ResultKey, find_result, model_id, save_result, versions
+
+ATTACK_ORDER = tuple(ATTACKS)  # clean, pgd, cw, aa: cheapest first
+DATASET_GROUPS = {"all": PAPER_DATASETS}
+
+
+def parse_model(entry: Union[ModelSpec, str]) -> ModelSpec:
+    """``ModelSpec`` as is; a string ``NAME[:PRETRAINED[:CHECKPOINT]]`` (``toy``, ``ViT-B-32:openai:runs/caw``).
+
+    PRETRAINED ``none`` is random init; a missing CHECKPOINT is the base model.
+    """
+    if isinstance(entry, ModelSpec):
+        return entry
+    name, pretrained, checkpoint = (entry.split(":", 2) + [None, None])[:3]
+    return ModelSpec(name=name, pretrained=optional(pretrained), checkpoint=optional(checkpoint))
+
+
+def optional(text: Optional[str]) -> Optional[str]:
+    """None for an absent value: None, "", "none" or "random" (random init / no checkpoint)."""
+    return None if text is None or text.strip().lower() in ("", "none", "random") else text
+
+
+@dataclass
+class EvalConfig:
+    """One benchmark run.
+
+    models: ModelSpecs or ``NAME[:PRETRAINED[:CHECKPOINT]]`` strings.
+    datasets: registry names, or ``"all"`` (the 16 datasets of the protocol).
+    attacks: from ``clean, pgd, cw, aa``, optionally with steps (``pgd100``);
+        run cheapest first whatever the order given; clean always runs.
+    eps: attack radius in units of 1/255 (also under l2).
+    n: images per dataset (a fixed seeded subset) or ``"all"``.
+    """
+
+    models: list = field(default_factory=lambda: [ModelSpec()])
+    datasets: Union[str, list] = "all"
+    attacks: list = field(default_factory=lambda: ["clean", "pgd", "aa"])
+    eps: float = 1.0
+    norm: str = "linf"
+    n: Union[int, str] = 1000
+    batch_size: int = 250
+    seed: int = 0
+    data_root: str = "data"
+    out: str = "results"
+    device: str = "auto"
+    num_workers: int = 0
+    skip_existing: bool = True
+
+    def model_specs(self) -> list[ModelSpec]:
+        specs = [parse_model(m) for m in self.models]
+        if not specs:
+            raise ValueError("no model to evaluate")
+        return specs
+
+    def dataset_names(self) -> list[str]:
+        names = [self.datasets] if isinstance(self.datasets, str) else list(self.datasets)
+        expanded = [d for name in names for d in DATASET_GROUPS.get(name.strip().lower(), [name])]
+        names = [get_spec(name).name for name in expanded]
+        if not names:
+            raise ValueError("no dataset to evaluate")
+        return list(dict.fromkeys(names))
+
+    def attack_chain(self) -> list[tuple[str, Optional[int]]]:
+        """(name, steps) pairs, clean first, then by cost."""
+        tokens = [self.attacks] if isinstance(self.attacks, str) else list(self.attacks)
+        chain = {parse_attack(t) for t in tokens} | {("clean", None)}
+        return sorted(chain, key=lambda a: (ATTACK_ORDER.index(a[0]), a[1] or 0))
+
+    def validate(self) -> None:
+        if self.norm not in ("linf", "l2"):
+            raise ValueError(f"norm must be linf or l2, got {self.norm!r}")
+        if not self.eps >= 0:
+            raise ValueError(f"eps must be >= 0 (units of 1/255), got {self.eps}")
+        if self.n != "all" and not (isinstance(self.n, int) and self.n >= 1):
+            raise ValueError(f"n must be a positive integer or 'all', got {self.n!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        self.attack_chain()
+
+
+def subset_indices(seed: int, dataset: str, n: Union[int, str], size: int) -> list[int]:
+    """The sorted dataset positions evaluated: all of them, or n drawn from (seed, dataset, n) alone."""
+    if n == "all" or n >= size:
+        return list(range(size))
+    digest = hashlib.sha256(f"{seed}:{dataset}:{n}".encode()).digest()
+    generator = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    return sorted(torch.randperm(size, generator=generator)[:n].tolist())
+
+
+def check_datasets(names: Sequence[str], root: str) -> None:
+    """Fail before any compute when a dataset is missing, naming all missing ones."""
+    missing = [status for status in (check_dataset(name, Path(root)) for name in names) if not status.found]
+    if missing:
+        raise DatasetNotFoundError("datasets missing under {}:\n{}".format(
+            root, "\n".join(status.describe() for status in missing)))
+
+
+def _gather(pairs: list[tuple[int, bool]], ctx: distributed.DistContext) -> list[tuple[int, bool]]:
+    if not ctx.distributed:
+        return pairs
+    everyone: list = [None] * ctx.world_size
+    dist.all_gather_object(everyone, pairs)
+    return [pair for part in everyone for pair in part]
+
+
+class _Evaluation:
+    """The loop of :func:`evaluate` over models, datasets and attacks."""
+
+    def __init__(self, config: EvalConfig, ctx: distributed.DistContext):
+        self.config, self.ctx = config, ctx
+        self.eps = config.eps / 255.0
+        self.run_config = {k: v for k, v in asdict(config).items() if k != "models"}
+        self.versions = versions()
+
+    def run(self) -> Iterator[dict]:
+        datasets = self.config.dataset_names()
+        check_datasets(datasets, self.config.data_root)
+        for spec in self.config.model_specs():
+            model = load_model(spec, self.ctx.device)
+            for name in datasets:
+                yield from self.dataset(model, spec, name)
+        yield {"event": "done", "out": str(self.config.out)}
+
+    def dataset(self, model, spec: ModelSpec, name: str) -> Iterator[dict]:
+        data = load_dataset(name, Path(self.config.data_root), image_size=model.image_size)
+        indices = subset_indices(self.config.seed, name, self.config.n, len(data))
+        model.set_classes(data.classnames, data.templates)  # text head: once per dataset
+        yield {"event": "dataset", "model": spec.label(), "dataset": name, "n": len(indices),
+               "classes": len(data.classnames)}
+        alive = [True] * len(indices)  # correct under every attack so far
+        for attack, steps in self.config.attack_chain():
+            key = ResultKey(model_id(spec), name, attack_key(attack, steps), float(self.config.eps),
+                            self.config.norm, self.config.n, self.config.seed)
+            result = self.existing(key, indices) or Result(
+                key, {**asdict(spec), "label": spec.label()}, indices, [None] * len(indices))
+            todo = [p for p in range(len(indices)) if alive[p] and result.correct[p] is None]
+            reused = not todo and result.complete
+            if not reused:
+                yield from self.attack_positions(model, data.data, result, attack, steps, todo)
+            alive = [a and c is True for a, c in zip(alive, result.correct)]
+            yield {"event": "result", "model": spec.label(), "dataset": name, "attack": key.attack,
+                   "accuracy": result.accuracy, "robust_accuracy": sum(alive) / len(alive),
+                   "reused": reused, "seconds": result.seconds, "path": str(Path(self.config.out) / key.filename())}
+
+    def existing(self, key: ResultKey, indices: list[int]) -> Optional[Result]:
+        if not self.config.skip_existing:
+            return None
+        result = find_result(self.config.out, key)
+        if result is not None and result.indices != indices:
+            raise ValueError(f"{Path(self.config.out) / key.filename()} was computed on other images (has the "
+                             "dataset changed?); move it away or pass --no-skip-existing")
+        return result
+
+    def attack_positions(self, model, data, result: Result, attack: str, steps: Optional[int],
+                         todo: list[int]) -> Iterator[dict]:
+        """Attack the images at ``todo`` positions batch by batch, filling ``result.correct``; save after each batch."""
+        ctx, batch_size = self.ctx, self.config.batch_size
+        mine = todo[ctx.rank::ctx.world_size]
+        loader = DataLoader(Subset(data, [result.indices[p] for p in mine]), batch_size=batch_size,
+                            num_workers=self.config.num_workers)
+        batches = iter(loader)
+        n_batches = math.ceil(math.ceil(len(todo) / ctx.world_size) / batch_size)
+        start, last, done, survived = time.perf_counter(), 0.0, 0, 0
+        for b in range(n_batches):
+            positions = mine[b * batch_size:(b + 1) * batch_size]
+            pairs = []
+            if positions:
+                images, labels = next(batches)
+                images, labels = images.to(ctx.device), labels.to(ctx.device)
+                adv = attack_images(attack, model, images, labels, self.eps, self.config.norm, steps,
+                                    seed=self.config.seed + positions[0])
+                with torch.no_grad():
+                    correct = (model(adv).argmax(dim=1) == labels).tolist()
+                pairs = list(zip(positions, correct))
+            pairs = _gather(pairs, ctx)
+            for position, flag in pairs:
+                result.correct[position] = bool(flag)
+            done += len(pairs)
+            survived += sum(flag for _, flag in pairs)
+            elapsed = time.perf_counter() - start
+            result.complete = b == n_batches - 1
+            result.seconds += elapsed - last
+            last = elapsed
+            self.save(result)
+            yield {"event": "progress", "model": result.model["label"], "dataset": result.key.dataset,
+                   "attack": result.key.attack, "done": done, "total": len(todo),
+                   "eta_s": elapsed / done * (len(todo) - done) if done else None,
+                   "accuracy": survived / done if done else None}
+        if n_batches == 0:
+            result.complete = True
+            self.save(result)
+
+    def save(self, result: Result) -> None:
+        if self.ctx.is_main:
+            result.config, result.versions = self.run_config, self.versions
+            save_result(self.config.out, result)
+
+
+def evaluate(config: EvalConfig) -> Iterator[dict]:
+    """Run the benchmark of ``config``, yielding progress and result records (see the module docstring).
+
+    Stop early by closing the generator (or just not advancing it) between
+    records: everything finished so far is on disk and a rerun resumes.
+    """
+    config.validate()
+    ctx = distributed.init_distributed(config.device)
+    try:
+        for record in _Evaluation(config, ctx).run():
+            if ctx.is_main:
+                yield record
+    finally:
+        distributed.shutdown(ctx)
