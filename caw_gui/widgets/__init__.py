@@ -1,0 +1,1 @@
+"""Reusable widgets: curve plots, image panels, top-k charts, model pickers, banners."""
