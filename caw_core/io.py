@@ -5,16 +5,49 @@ through :func:`atomic_write`: the bytes go to a temporary file in the same
 folder, are flushed and fsync'd, and the temporary file is renamed over the
 target (``os.replace`` is atomic on POSIX and Windows). A crash or a full disk
 at any moment leaves either the old file or the new one, never a mix.
+
+A failed write (disk full, permission denied, read-only file system) raises
+:class:`StorageError`, an ``OSError`` with the same ``errno`` whose message
+names the file and the likely cause; the old file stays as it was and no
+temporary file is left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+
+_CAUSES = {
+    errno.ENOSPC: "no space left on the device (disk full?)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied (operation not permitted)",
+    errno.EROFS: "read-only file system",
+}
+
+
+class StorageError(OSError):
+    """Writing a file failed; the message names the file and the likely cause (disk full, permissions)."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short human reason for ``exc``: 'no space left on the device (disk full?)', 'permission denied', ..."""
+    return _CAUSES.get(exc.errno, exc.strerror or str(exc))
+
+
+def storage_error(action: str, path: str | os.PathLike, exc: OSError) -> StorageError:
+    """A :class:`StorageError` ('cannot write X: disk full?') keeping ``exc``'s errno."""
+    if isinstance(exc, StorageError):
+        return exc
+    error = StorageError(exc.errno, f"cannot {action} {path}: {describe_os_error(exc)}")
+    error.filename = os.fspath(path)
+    return error
 
 
 @contextlib.contextmanager
@@ -25,9 +58,12 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     On any exception the temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise storage_error("write", target, exc) from exc
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -35,9 +71,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise storage_error("write", target, exc) from exc
         raise
 
 

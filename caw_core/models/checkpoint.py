@@ -15,12 +15,19 @@ A checkpoint folder is written under a temporary name and renamed into place,
 so a crash never leaves a half-written checkpoint; ``latest.json`` is replaced
 atomically only after the folder exists. Nothing here unpickles: foreign
 weights are handled in :mod:`caw_core.models.loading`.
+
+A failed write (disk full, permission denied) raises :class:`CheckpointError`
+naming the folder and the cause; the temporary folder is removed and
+``latest.json`` keeps pointing at the previous good checkpoint. Temporary
+folders left by a killed process (``.step_*.tmp``) are removed by the next save.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -28,10 +35,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from caw_core.io import atomic_write_json
+from caw_core.io import atomic_write_json, describe_os_error
 
 MODEL_FILE = "model.safetensors"
 TRAINER_TENSORS = "trainer.safetensors"
@@ -93,11 +100,17 @@ def save_checkpoint(
     Keeps the ``keep_last`` newest step folders plus the best one.
     """
     checkpoints_dir = Path(checkpoints_dir)
-    checkpoints_dir.mkdir(parents=True, exist_ok=True)
     folder_name = f"step_{state.step:08d}"
     final = checkpoints_dir / folder_name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder_name}.", suffix=".tmp", dir=checkpoints_dir))
+    previous = latest_pointer(checkpoints_dir)
+    kept = (f"; the previous checkpoint ({previous['folder']}) is kept" if previous
+            else "; no checkpoint was saved")
+    tmp: Optional[Path] = None
+    placed = pointed = False
     try:
+        checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(checkpoints_dir)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder_name}.", suffix=".tmp", dir=checkpoints_dir))
         weights = {k: _contiguous_cpu(v) for k, v in image_tower.state_dict().items()}
         save_file(weights, str(tmp / MODEL_FILE), metadata={"base_model": json.dumps(base_model), "format": "caw-image-tower-v1"})
         optim_tensors, optim_meta = _flatten_optimizer(state.optimizer)
@@ -109,18 +122,68 @@ def save_checkpoint(
         for name in (MODEL_FILE, TRAINER_TENSORS, TRAINER_JSON):
             with open(tmp / name, "rb") as handle:
                 os.fsync(handle.fileno())
-        if final.exists():  # re-saving the same step (e.g. stop right after a periodic save)
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    pointer = {"step": state.step, "folder": folder_name}
-    atomic_write_json(checkpoints_dir / "latest.json", pointer)
-    if is_best:
-        atomic_write_json(checkpoints_dir / "best.json", pointer)
+        if final.exists():  # re-saving the same step (e.g. stop right after a periodic save):
+            # move the old folder aside first, so the pointer never names a missing folder for long
+            trash = Path(tempfile.mkdtemp(prefix=f".{folder_name}.old.", suffix=".tmp", dir=checkpoints_dir))
+            os.replace(final, trash / folder_name)
+            os.rename(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+        tmp, placed = None, True
+        pointer = {"step": state.step, "folder": folder_name}
+        atomic_write_json(checkpoints_dir / "latest.json", pointer)
+        pointed = True
+        if is_best:
+            atomic_write_json(checkpoints_dir / "best.json", pointer)
+    except (OSError, SafetensorError) as exc:
+        if placed and not pointed and (previous or {}).get("folder") != folder_name:
+            shutil.rmtree(final, ignore_errors=True)  # complete but unreferenced: don't leave it behind
+        raise CheckpointError(
+            f"could not write checkpoint {final}: {_io_reason(exc)}{kept}. "
+            "Free some disk space or fix the folder's permissions, then resume the run."
+        ) from exc
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     _prune(checkpoints_dir, keep_last)
     return final
+
+
+def _io_reason(exc: Exception) -> str:
+    """'disk full?', 'permission denied', ... for an OSError or a safetensors I/O error ('... (os error 28)')."""
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    match = re.search(r"os error (\d+)", str(exc))
+    if match:
+        code = int(match.group(1))
+        return describe_os_error(OSError(code, os.strerror(code)))
+    return str(exc)
+
+
+def latest_pointer(checkpoints_dir: Path) -> Optional[dict]:
+    """The content of ``latest.json`` ({"step", "folder"}), or None when there is none or it is unreadable."""
+    try:
+        return json.loads((Path(checkpoints_dir) / "latest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def remove_stale_temporaries(checkpoints_dir: Path) -> list[Path]:
+    """Delete temporary files/folders (``.*.tmp``) left in ``checkpoints_dir`` by a killed process.
+
+    Only one process (rank 0) writes a run's checkpoints, so any temporary entry
+    seen before a save starts is stale.
+    """
+    removed = []
+    for entry in Path(checkpoints_dir).glob(".*.tmp"):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
 
 
 def _prune(checkpoints_dir: Path, keep_last: int) -> None:
