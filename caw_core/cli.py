@@ -52,6 +52,37 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except user_errors() as exc:
         print(f"caw-core {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        message = _environment_error(exc)
+        if message is None:
+            raise  # a bug: keep the traceback
+        print(f"caw-core {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+_OUT_OF_MEMORY_HINT = ("out of GPU memory: {detail}. Use a smaller --batch-size (training and evaluation), "
+                       "fewer --attack-steps, or --precision bf16 for training; under torchrun the batch is split "
+                       "across GPUs, so more GPUs also help.")
+
+
+def _environment_error(exc: BaseException) -> Optional[str]:
+    """A one-line message for failures of the machine rather than of caw (GPU memory, disk, permissions), else None."""
+    import errno
+
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        detail = str(exc).splitlines()[0] if str(exc) else "CUDA out of memory"
+        return _OUT_OF_MEMORY_HINT.format(detail=detail)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
+        from caw_core.io import StorageError, describe_os_error
+
+        if isinstance(exc, StorageError):
+            return exc.strerror
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{describe_os_error(exc)}{where}: {exc.strerror or exc}"
+    return None
+
 
 
 if __name__ == "__main__":
