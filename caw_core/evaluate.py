@@ -46,13 +46,12 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
 from caw_core import distributed
-from caw_core.attacks.registry import ATTACKS, attack_images, attack_key, parse_attack
+from caw_core.attacks.registry import attack_images, attack_key, attack_sort_key, parse_attack
 from caw_core.data import DatasetNotFoundError, check_dataset, get_spec, load_dataset
 from caw_core.data.paper import PAPER_DATASETS
 from caw_core.models import ModelSpec, load_model
 from caw_core.results import Result, ResultKey, find_result, model_id, save_result, versions
 
-ATTACK_ORDER = tuple(ATTACKS)  # clean, pgd, cw, aa: cheapest first
 DATASET_GROUPS = {"all": PAPER_DATASETS}
 
 
@@ -116,7 +115,7 @@ class EvalConfig:
         """(name, steps) pairs, clean first, then by cost."""
         tokens = [self.attacks] if isinstance(self.attacks, str) else list(self.attacks)
         chain = {parse_attack(t) for t in tokens} | {("clean", None)}
-        return sorted(chain, key=lambda a: (ATTACK_ORDER.index(a[0]), a[1] or 0))
+        return sorted(chain, key=lambda a: attack_sort_key(attack_key(*a)))
 
     def validate(self) -> None:
         if self.norm not in ("linf", "l2"):

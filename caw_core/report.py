@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from caw_core.attacks.registry import attack_sort_key, parse_attack
 from caw_core.data import UnknownDatasetError, get_spec
 from caw_core.data.paper import PAPER_DATASETS
 from caw_core.results import Result, load_results
@@ -79,12 +80,6 @@ def _dataset_order(names) -> list[str]:
     return sorted(names, key=lambda d: (PAPER_DATASETS.index(d) if d in PAPER_DATASETS else len(PAPER_DATASETS), d))
 
 
-def _attack_order(key: str) -> tuple:
-    order = ("clean", "pgd", "cw", "aa")
-    name = key.rstrip("0123456789")
-    return (order.index(name) if name in order else len(order), int(key[len(name):] or 0))
-
-
 def _worst_case(results: list[Result]) -> float:
     flags = zip(*(r.correct for r in results))
     return sum(all(f is True for f in per_image) for per_image in flags) / len(results[0].correct)
@@ -115,7 +110,7 @@ def _table(setting: tuple, group: list[Result], report: Report) -> Table:
         cells[(r.key.model_id, r.key.dataset)][r.key.attack] = r
         models.setdefault(r.key.model_id, r)
     datasets = _dataset_order({d for _, d in cells})
-    attacks = sorted({a for c in cells.values() for a in c if a != "clean"}, key=_attack_order)
+    attacks = sorted({a for c in cells.values() for a in c if a != "clean"}, key=attack_sort_key)
     rows = []
     for mid, first in models.items():
         label, vanilla = first.model["label"], first.vanilla
@@ -147,8 +142,9 @@ def _check_cell(where: str, label: str, vanilla: bool, dataset: str, acc: dict[s
     for metric, value in acc.items():
         if clean is not None and metric != "clean" and value > clean + 1e-9:
             report.flag("error", f"{name}: {metric} accuracy {value:.2f} exceeds clean accuracy {clean:.2f}")
-    pgds = {m: v for m, v in acc.items() if m.startswith("pgd")}
-    for aa in (m for m in acc if m.startswith("aa")):
+    kinds = {m: parse_attack(m)[0] for m in acc if m not in ("clean", "robust")}
+    pgds = {m: v for m, v in acc.items() if kinds.get(m) == "pgd"}
+    for aa in (m for m in acc if kinds.get(m) == "aa"):
         for pgd, value in pgds.items():
             if acc[aa] > value + 1e-9:
                 report.flag("error", f"{name}: AutoAttack ({aa}) {acc[aa]:.2f} exceeds PGD ({pgd}) {value:.2f}; "

@@ -8,13 +8,17 @@ labels), so a whole benchmark takes seconds on a CPU.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 from torch.utils.data import Dataset
 
 import caw_core.evaluate as evaluate_module
@@ -285,3 +289,25 @@ def test_report_table_and_sanity_flags(results_copy, capsys):
     assert csv_text.splitlines()[0].endswith("test-eval-ten,test-eval-three,avg")
     assert "# error: " in csv_text
     assert main(["report", str(tmp_path / "missing")]) == 2
+
+
+@pytest.mark.slow
+def test_torchrun_shards_images_and_rank_zero_writes(model, tmp_path):
+    """Two gloo ranks give the same per-image clean flags as one process; every image is filled, once."""
+    weights = tmp_path / "tiny.safetensors"  # one random init for every process
+    save_file({k: v.contiguous() for k, v in model.clip.state_dict().items()}, str(weights))
+    args = ["-m", "caw_core.cli", "eval", "--model", "caw-test-tiny", "--pretrained", str(weights), "--datasets",
+            "toy-shape", "--attacks", "clean,pgd2", "--images", "10", "--batch-size", "3", "--device", "cpu", "--quiet"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parents[1]))
+    for launcher, out in (([], "single"), (["-m", "torch.distributed.run", "--nproc-per-node", "2",
+                                              "--master-port", "29531"], "ranks")):
+        done = subprocess.run([sys.executable, *launcher, *args, "--out", str(tmp_path / out)], env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    single, ranks = ({r.key.attack: r for r in load_results(tmp_path / out)} for out in ("single", "ranks"))
+    assert set(single) == set(ranks) == {"clean", "pgd2"}
+    assert ranks["clean"].correct == single["clean"].correct and None not in ranks["clean"].correct
+    assert [c is not None for c in ranks["pgd2"].correct] == ranks["clean"].correct
+    assert ranks["pgd2"].complete
+    assert sorted(p.name for p in (tmp_path / "ranks").iterdir()) == sorted(
+        p.name for p in (tmp_path / "single").iterdir())  # no leftover temporary files from a second writer

@@ -63,6 +63,12 @@ def attack_key(name: str, steps: Optional[int]) -> str:
     return name if steps is None else f"{name}{steps}"
 
 
+def attack_sort_key(token: str) -> tuple[int, int]:
+    """Order attacks cheapest first: clean, pgd, cw, aa; fewer steps first."""
+    name, steps = parse_attack(token)
+    return list(ATTACKS).index(name), steps or 0
+
+
 def pgd_step_size(eps: float, steps: int, norm: str) -> float:
     return LINF_STEP if norm == "linf" else 2.5 * eps / steps
 

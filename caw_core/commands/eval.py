@@ -16,6 +16,10 @@ The paper's table (vanilla CLIP and a CAW run, AutoAttack at eps 1/255, 1000 ima
   caw-core report results/
 
 Rerunning the same command skips finished work and resumes an interrupted run.
+
+Several GPUs (images sharded across processes; torchrun's own parser mistakes --n
+for its options, so write --images there):
+  torchrun --nproc-per-node 8 -m caw_core.cli eval --images 1000 ...
 """
 
 
@@ -58,9 +62,9 @@ def add_parser(subparsers) -> None:
                              "to 10 steps of 1/255, aa to 100 iterations (default: clean,pgd,aa)")
     parser.add_argument("--eps", type=float, default=defaults.eps, help="radius in units of 1/255 (default: 1)")
     parser.add_argument("--norm", choices=["linf", "l2"], default=defaults.norm)
-    parser.add_argument("--n", type=_n, default=defaults.n,
+    parser.add_argument("--n", "--images", dest="n", type=_n, default=defaults.n,
                         help="images per dataset (a fixed seeded subset, the same for every model) or 'all' "
-                             "(default: %(default)s)")
+                             "(default: %(default)s); under torchrun spell it --images")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="images per batch per process")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds the subset and the attacks")
     parser.add_argument("--data-root", default=defaults.data_root, help="folder holding the datasets")
@@ -80,7 +84,8 @@ def config_from_args(args: argparse.Namespace):
     if args.models:
         models = list(args.models)
     else:
-        models = [ModelSpec(args.model, optional(args.pretrained), optional(c)) for c in args.checkpoint or ["none"]]
+        pretrained = optional(args.pretrained)
+        models = [ModelSpec(args.model, pretrained, optional(c)) for c in args.checkpoint or ["none"]]
     return EvalConfig(models=models, datasets=args.datasets, attacks=args.attacks, eps=args.eps, norm=args.norm,
                       n=args.n, batch_size=args.batch_size, seed=args.seed, data_root=args.data_root, out=args.out,
                       device=args.device, num_workers=args.num_workers, skip_existing=args.skip_existing)
