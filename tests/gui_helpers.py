@@ -1,34 +1,22 @@
 """Shared helpers and fixtures of the GUI tests (offscreen Qt, throwaway settings, a tiny trained run).
 
 Import the fixtures into a test module with ``from gui_helpers import ...``.
-Waiting uses a real QEventLoop, not ``QTest.qWait``: qWait keeps the GIL
-while it processes events, which starves the worker threads under test.
+Waiting goes through :func:`caw_gui.waiting.wait_for` (a real event loop).
 """
 
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
 
 from caw_core.models import ModelSpec  # noqa: E402
+from caw_gui.waiting import wait_for  # noqa: E402,F401  (re-exported for the tests)
 
 TINY = ModelSpec("caw-test-tiny", None)
-
-
-def wait_for(condition, timeout: float = 90.0, what: str = "condition") -> None:
-    """Run the Qt event loop until ``condition()`` is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    loop = QEventLoop()
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        QTimer.singleShot(50, loop.quit)
-        loop.exec()
 
 
 @pytest.fixture

@@ -71,6 +71,7 @@ class EvaluateView(QWidget):
         self.report: Optional[Report] = None
         self._where, self._started = "", 0.0
         self._datasets_seen = self._datasets_total = 0
+        self._unticked: set[str] = set()  # model entries the user unticked stay unticked on refresh
         self.banner = MessageBanner()
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self._build_form())
@@ -92,7 +93,7 @@ class EvaluateView(QWidget):
         add_checkpoint.clicked.connect(lambda: self.add_checkpoint())
         self.datasets = QTreeWidget()
         self.datasets.setHeaderLabels(["Dataset", "Status"])
-        self.datasets.setColumnWidth(0, 170)
+        self.datasets.setColumnWidth(0, 210)
         self.attacks = {label: QCheckBox(label) for label in ATTACK_CHOICES}
         self.attacks["PGD"].setChecked(True)
         attack_row = QHBoxLayout()
@@ -179,11 +180,13 @@ class EvaluateView(QWidget):
 
     def refresh_sources(self) -> None:
         """Re-list models (base + runs) and datasets (with found/missing at the data root)."""
-        checked = {item.text(0) for item in _checked_items(self.models)}
+        self._unticked |= {self.models.topLevelItem(i).text(0) for i in range(self.models.topLevelItemCount())
+                           if self.models.topLevelItem(i).checkState(0) != Qt.Checked}
         self.models.clear()
-        self._add_model(f"Vanilla: {self.base_model.label()}", self.base_model, True)
+        vanilla = f"Vanilla: {self.base_model.label()}"
+        self._add_model(vanilla, self.base_model, vanilla not in self._unticked)
         for run in list_runs(self.settings.runs_dir):
-            self._add_run(str(run), checked)
+            self._add_run(str(run))
         self._fill_datasets()
         self.results_label.setText(f"Results folder: {self.settings.results_dir}")
 
@@ -195,19 +198,22 @@ class EvaluateView(QWidget):
         self.models.addTopLevelItem(item)
         return item
 
-    def _add_run(self, path: str, checked: set) -> bool:
+    def _add_run(self, path: str) -> bool:
         try:
             spec = spec_from_checkpoint(path)
         except CheckpointError as exc:
             self.banner.show_message(f"Skipping checkpoint {path}: {exc}", "warning")
             return False
         text = f"Fine-tuned: {Path(path).name}"
-        self._add_model(text, spec, text in checked or not checked)
+        self._add_model(text, spec, text not in self._unticked)
         return True
 
     def add_checkpoint(self, path: str = "") -> bool:
         path = path or browse_run_folder(self, self.settings.runs_dir)
-        return bool(path) and self._add_run(path, {f"Fine-tuned: {Path(path).name}"})
+        if not path:
+            return False
+        self._unticked.discard(f"Fine-tuned: {Path(path).name}")
+        return self._add_run(path)
 
     def _fill_datasets(self) -> None:
         checked = {item.data(0, Qt.UserRole) for item in _checked_items(self.datasets)} or {

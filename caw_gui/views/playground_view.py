@@ -81,7 +81,7 @@ class PlaygroundView(QWidget):
         splitter.addWidget(self._build_controls())
         splitter.addWidget(self._build_results())
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([340, 900])
+        splitter.setSizes([400, 1000])
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
@@ -175,7 +175,8 @@ class PlaygroundView(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(panel)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(320)
+        scroll.setMinimumWidth(390)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.set_vanilla(self.vanilla_spec)
         return scroll
 

@@ -158,7 +158,7 @@ class TrainView(QWidget):
 
     def _build_monitor(self) -> QWidget:
         self.loss_plot = CurvePlot("Losses", "loss")
-        self.acc_plot = CurvePlot("Training accuracy", "accuracy")
+        self.acc_plot = CurvePlot("Training accuracy", "accuracy (%)")
         self.smoothing = QSlider(Qt.Horizontal)
         self.smoothing.setRange(0, 99)
         self.smoothing.setValue(60)
@@ -343,7 +343,8 @@ class TrainView(QWidget):
             losses = {("total" if k == "loss" else k): v for k, v in record.items()
                       if k not in NOT_LOSSES and isinstance(v, (int, float))}
             self.loss_plot.add(step, losses)
-            self.acc_plot.add(step, {"robust": record.get("robust_acc"), "clean": record.get("clean_acc")})
+            self.acc_plot.add(step, {name: None if value is None else 100 * value for name, value in
+                                     (("robust", record.get("robust_acc")), ("clean", record.get("clean_acc")))})
             self._latest = record
             if "checkpoint" in record:
                 self.append_log(f"step {step}: checkpoint {record['checkpoint']}")

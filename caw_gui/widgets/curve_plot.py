@@ -46,6 +46,7 @@ class CurvePlot(pg.PlotWidget):
         self.plotItem.setTitle(title, color="#333", size="11pt")
         self.plotItem.setLabel("bottom", "step")
         self.plotItem.setLabel("left", y_label)
+        self.plotItem.getAxis("left").enableAutoSIPrefix(False)
         self.plotItem.showGrid(x=True, y=True, alpha=0.2)
         self.plotItem.addLegend(offset=(-10, 10))
         self.series: dict[str, _Series] = {}

@@ -1,0 +1,93 @@
+"""Render every tab of caw-gui to PNG under docs/screenshots/ (``make screenshots``).
+
+Runs offscreen on the CPU: trains the base model for a while and shoots the
+Train tab mid-run, stops (checkpoint), attacks a toy scene with vanilla vs the
+fresh checkpoint in the playground, and runs a small toy benchmark in the
+Evaluate tab (shot mid-run and finished). Uses the embedded toy CLIP when its
+weights exist, else the random-weight test CLIP (the pictures then show an
+untrained model). Settings and runs go to a temporary folder.
+
+    python scripts/screenshots.py [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def shoot(window, name: str, out: Path) -> None:
+    QApplication.processEvents()
+    path = out / f"{name}.png"
+    window.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "screenshots"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv)
+
+    from caw_core.models import ModelSpec
+    from caw_core.models.loading import toy_weights_path
+    from caw_gui.main_window import MainWindow
+    from caw_gui.settings import AppSettings
+    from caw_gui.waiting import wait_for
+
+    home = Path(tempfile.mkdtemp(prefix="caw-screenshots-"))
+    settings = AppSettings(QSettings(str(home / "settings.ini"), QSettings.IniFormat))
+    settings.runs_dir, settings.results_dir, settings.data_root = str(home / "runs"), str(home / "results"), str(home)
+    toy = toy_weights_path().exists()
+    settings.model_spec = ModelSpec("toy", None) if toy else ModelSpec("caw-test-tiny", None)
+    window = MainWindow(settings)
+    window.resize(1440, 900)
+    window.show()
+    wait_for(lambda: window.model_task is None, what="the model")
+
+    train = window.train_view
+    train.batch.setValue(32 if toy else 16)
+    train.max_steps.setValue(1000)
+    train.lr.setText("" if toy else "0.01")
+    train.start()
+    wait_for(lambda: train.loss_plot.point_count("total") >= 60, timeout=300, what="60 training steps")
+    train._refresh()
+    shoot(window, "train", out)
+    train.stop()
+    wait_for(lambda: not train.is_running(), timeout=120, what="the run to stop")
+
+    play = window.playground
+    window.tabs.setCurrentWidget(play)
+    play.set_runs_dir(settings.runs_dir)
+    play.eps.setValue(8)
+    play.gallery._clicked(play.gallery.item(1))
+    wait_for(lambda: not play.is_busy(), timeout=300, what="the attack")
+    shoot(window, "playground", out)
+
+    evaluate = window.evaluate_view
+    window.tabs.setCurrentWidget(evaluate)
+    evaluate.refresh_sources()
+    evaluate.n.setValue(100)
+    evaluate.batch.setValue(50)
+    evaluate.run()
+    wait_for(lambda: evaluate.table_view.rowCount() > 0, timeout=300, what="a first result")
+    shoot(window, "evaluate_running", out)
+    wait_for(lambda: not evaluate.is_running(), timeout=600, what="the benchmark")
+    shoot(window, "evaluate", out)
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
