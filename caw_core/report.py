@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from caw_core.attacks.registry import attack_sort_key, parse_attack
-from caw_core.data import UnknownDatasetError, get_spec
+from caw_core.data import UnknownDatasetError, available_datasets, get_spec
 from caw_core.data.paper import PAPER_DATASETS
 from caw_core.results import Result, load_results
 
@@ -77,7 +77,9 @@ def display_name(dataset: str) -> str:
 
 
 def _dataset_order(names) -> list[str]:
-    return sorted(names, key=lambda d: (PAPER_DATASETS.index(d) if d in PAPER_DATASETS else len(PAPER_DATASETS), d))
+    """The protocol's table order, then other registered datasets in registry order, then the rest by name."""
+    order = list(PAPER_DATASETS) + [d for d in available_datasets() if d not in PAPER_DATASETS]
+    return sorted(names, key=lambda d: (order.index(d) if d in order else len(order), d))
 
 
 def _worst_case(results: list[Result]) -> float:
