@@ -75,7 +75,6 @@ class PlaygroundView(QWidget):
         self.task: Optional[Task] = None
         self.rerun_pending = False
         self.adversarials: dict[str, dict] = {}
-        self.clean_array: Optional[np.ndarray] = None
         self.banner = MessageBanner()
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self._build_controls())
@@ -371,7 +370,8 @@ class PlaygroundView(QWidget):
     def _on_record(self, record: dict) -> None:
         event = record["event"]
         if event == "clean":
-            self.clean_array = record["image"]
+            self.clean_panel.set_image(record["image"], caption=f"{self.image_name} [model input "
+                                                                f"{record['size']}×{record['size']}]")
             for role, entries in record["topk"].items():
                 self.charts[(role, "clean")].set_topk(entries)
             self.status.setText(f"Attacking at the model input size {record['size']}×{record['size']}…")

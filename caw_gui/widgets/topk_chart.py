@@ -44,8 +44,9 @@ class TopKChart(pg.PlotWidget):
         self.plotItem.addItem(bars)
         self._items.append(bars)
         for y, (_, p) in zip(ys, self.entries):
-            text = pg.TextItem(f"{p:.1%}", color="#222", anchor=(0, 0.5))
-            text.setPos(min(p, 0.8) + 0.02, y)
+            inside = p > 0.75  # long bars carry their label inside, in white
+            text = pg.TextItem(f"{p:.1%}", color="w" if inside else "#222", anchor=(1 if inside else 0, 0.5))
+            text.setPos(p - 0.02 if inside else p + 0.02, y)
             self.plotItem.addItem(text)
             self._items.append(text)
         self.plotItem.getAxis("left").setTicks([[(y, name[:18]) for y, (name, _) in zip(ys, self.entries)]])
