@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from caw_core import distributed
@@ -39,7 +40,7 @@ from caw_core.data import load_dataset
 from caw_core.data.registry import require_dataset
 from caw_core.io import atomic_write, atomic_write_json
 from caw_core.methods import METHODS, build_objective
-from caw_core.methods.base import StepInputs
+from caw_core.methods.base import LossTerms, Objective, StepInputs
 from caw_core.models import ModelSpec, frozen_image_encoder, load_model
 from caw_core.models.checkpoint import (
     TrainerState,
@@ -96,6 +97,8 @@ class TrainConfig:
     batch_size: int = 128
     grad_clip: Optional[float] = None
     precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
     seed: int = 0
     device: str = "auto"
     num_workers: int = 4
@@ -172,6 +175,55 @@ def learning_rate_at(step: int, base_lr: float, warmup_steps: int, total_steps: 
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def autocast_context(precision: str, device: torch.device):
+    """bf16 autocast on CUDA for ``precision="bf16"``; otherwise no autocast (fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare_encoders(*encoders: nn.Module, channels_last: bool = False, compile: bool = False) -> None:
+    """In place: channels_last weights (CUDA convolutions) and/or ``torch.compile`` of each forward.
+
+    ``nn.Module.compile`` keeps the module and its state_dict keys, so checkpoints are unchanged.
+    """
+    for encoder in encoders:
+        if channels_last:
+            encoder.to(memory_format=torch.channels_last)
+        if compile:
+            encoder.compile()
+
+
+def adversarial_losses(objective: Objective, encoder: nn.Module, original: nn.Module, text_head: torch.Tensor,
+                       images: torch.Tensor, labels: torch.Tensor, *, eps: float, step_size: float, steps: int,
+                       norm: str = "linf", generator: Optional[torch.Generator] = None, encode=None,
+                       precision: str = "fp32") -> LossTerms:
+    """Inner PGD against the current tower T (eval mode), then the objective's loss on (x, x', y).
+
+    eps and step_size are in pixel units; ``encode`` is T as the loss calls it (a DDP wrapper), T by
+    default. The loss is returned un-backpropagated.
+    """
+    with autocast_context(precision, images.device):
+        with eval_mode(encoder):
+            target = objective.attack_target(encoder, original, text_head, images, labels)
+            adv = pgd(target.forward, images, target.labels, eps=eps, step_size=step_size, steps=steps, norm=norm,
+                      loss_fn=target.loss_fn, generator=generator)
+        encoder.train()
+        return objective.losses(StepInputs(encode or encoder, original, text_head, images, adv, labels))
+
+
+def optimizer_update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list,
+                     grad_clip: Optional[float] = None) -> Optional[float]:
+    """zero_grad, backward, optional gradient-norm clipping, step; returns the norm when clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = None
+    if grad_clip is not None:
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip).item()
+    optimizer.step()
+    return grad_norm
+
+
 class EpochSampler(Sampler[int]):
     """Deterministic data order: a permutation seeded by (seed, epoch), sharded by rank.
 
@@ -223,6 +275,8 @@ class Trainer:
             config.name = self.run_dir.name
         if config.precision == "bf16" and self.ctx.device.type != "cuda":
             raise ValueError("precision bf16 (autocast) is for CUDA; on this device use --precision fp32")
+        if config.channels_last and self.ctx.device.type != "cuda":
+            raise ValueError("channels_last is for CUDA convolutions; on this device use --no-channels-last")
         if config.batch_size % self.ctx.world_size:
             raise ValueError(f"batch_size {config.batch_size} must be divisible by the {self.ctx.world_size} processes")
         torch.manual_seed(config.seed + self.ctx.rank)
@@ -242,6 +296,7 @@ class Trainer:
 
         encoder = self.model.image_encoder
         encoder.train()
+        prepare_encoders(encoder, self.original, channels_last=config.channels_last, compile=config.compile)
         self.trainable = [p for p in encoder.parameters() if p.requires_grad]
         self.optimizer = self._make_optimizer()
         self.encode = encoder
@@ -326,34 +381,22 @@ class Trainer:
                           generator=torch.Generator().manual_seed(self.config.seed + epoch),
                           persistent_workers=False)
 
-    def _autocast(self):
-        if self.config.precision == "bf16":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor, lr: float) -> dict[str, Optional[float]]:
         c = self.config
         encoder = self.model.image_encoder
-        head = self.model.text_head
-        with self._autocast():
-            with eval_mode(encoder):
-                target = self.objective.attack_target(encoder, self.original, head, images, labels)
-                adv = pgd(target.forward, images, target.labels, eps=c.eps / 255, step_size=c.attack_step_size / 255,
-                          steps=c.attack_steps, norm=c.attack_norm, loss_fn=target.loss_fn, generator=self.attack_rng)
-            encoder.train()
-            terms = self.objective.losses(StepInputs(self.encode, self.original, head, images, adv, labels))
+        if c.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        terms = adversarial_losses(self.objective, encoder, self.original, self.model.text_head, images, labels,
+                                   eps=c.eps / 255, step_size=c.attack_step_size / 255, steps=c.attack_steps,
+                                   norm=c.attack_norm, generator=self.attack_rng, encode=self.encode,
+                                   precision=c.precision)
         if not torch.isfinite(terms.total):
             raise TrainingDivergedError(
                 f"the loss became {terms.total.item()} at step {self.progress.step}; the run stopped and its last "
                 f"checkpoint is kept. Try a smaller learning rate (now {lr:g}) or --grad-clip.")
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
-        grad_norm = None
-        if c.grad_clip is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, c.grad_clip).item()
-        self.optimizer.step()
+        grad_norm = optimizer_update(terms.total, self.optimizer, self.trainable, c.grad_clip)
 
         clean_acc = _accuracy(terms.logits_clean, labels)
         if clean_acc is None and self.progress.step % c.clean_acc_every == 0:
