@@ -203,8 +203,8 @@ def test_result_json_round_trips(tmp_path):
     assert json.loads(path.read_text())["accuracy"] == pytest.approx(1 / 3)
 
 
-def test_run_writes_worst_case_flags_and_a_rerun_does_no_work(tmp_path, monkeypatch):
-    records = _run(_config(tmp_path))
+def test_run_writes_worst_case_flags_and_a_rerun_does_no_work(results_copy, monkeypatch):
+    tmp_path = results_copy
     results = {(r.key.dataset, r.key.attack): r for r in load_results(tmp_path)}
     assert set(results) == {(d, a) for d in DATASETS for a in ("clean", "pgd10", "aa2")}
     for dataset in DATASETS:
@@ -216,8 +216,6 @@ def test_run_writes_worst_case_flags_and_a_rerun_does_no_work(tmp_path, monkeypa
         assert [c is not None for c in aa.correct] == [c is True for c in pgd.correct]
         assert aa.accuracy <= pgd.accuracy <= clean.accuracy
         assert aa.versions["pyautoattack"] and aa.config["eps"] == 1.0
-    final = [r for r in records if r["event"] == "result" and r["attack"] == "aa2"]
-    assert [r["robust_accuracy"] for r in final] == [results[(d, "aa2")].accuracy for d in DATASETS]
 
     before = _snapshot(tmp_path)
     calls = []
@@ -225,7 +223,9 @@ def test_run_writes_worst_case_flags_and_a_rerun_does_no_work(tmp_path, monkeypa
     rerun = _run(_config(tmp_path))
     assert calls == []
     assert _snapshot(tmp_path) == before
+    final = [r for r in rerun if r["event"] == "result" and r["attack"] == "aa2"]
     assert all(r["reused"] for r in rerun if r["event"] == "result")
+    assert [r["robust_accuracy"] for r in final] == [results[(d, "aa2")].accuracy for d in DATASETS]
 
 
 def test_interrupted_run_resumes_to_the_same_table(finished, tmp_path):
