@@ -39,7 +39,12 @@ def resolve_device(preference: str = "auto", local_rank: int = 0) -> torch.devic
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(preference)
+    try:
+        device = torch.device(preference)
+    except RuntimeError as exc:
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {preference!r}") from exc
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was asked for but Apple's MPS backend is not available; use --device cpu")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")

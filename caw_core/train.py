@@ -111,6 +111,13 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value and what was expected."""
+        for name in ("alpha", "beta", "eps", "attack_step_size", "lr", "momentum", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        if self.name is not None and (not self.name.strip() or Path(self.name).name != self.name
+                                      or self.name in (".", "..")):
+            raise ValueError(f"name must be a plain folder name (no '/' or '..'), got {self.name!r}")
         checks = [
             (self.method.replace("_", "-") in METHODS, f"method must be one of {', '.join(METHODS)}, got {self.method!r}"),
             (self.eps >= 0, f"eps must be >= 0 (units of 1/255), got {self.eps}"),
@@ -251,6 +258,14 @@ class EpochSampler(Sampler[int]):
         return (self.batches - self.start_batch) * self.per_rank
 
 
+def _step_of(line: str) -> float:
+    """The step of a metrics.jsonl line; infinity for a line cut short by a crash (it gets dropped)."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
 def _accuracy(logits: Optional[torch.Tensor], labels: torch.Tensor) -> Optional[float]:
     return None if logits is None else (logits.argmax(dim=1) == labels).float().mean().item()
 
@@ -339,8 +354,7 @@ class Trainer:
         path = self.run_dir / "metrics.jsonl"
         if not path.is_file():
             return
-        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines() if _step_of(line) <= step]
         atomic_write(path, lambda handle: handle.write("".join(line + "\n" for line in kept)))
 
     def _base_model(self) -> dict:

@@ -29,6 +29,9 @@ def test_train_then_resume_with_more_steps(tmp_path, capsys):
     (["--eps", "-1"], "eps must be >= 0"),
     (["--model", "ViT-B-31"], "ViT-B-32"),
     (["--data", "tinyimagenet", "--data-root", "/nonexistent"], "wnids.txt"),
+    (["--device", "garbage"], "device must be"),
+    (["--name", "a/../../escape"], "plain folder name"),
+    (["--lr", "inf"], "finite"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(extra, message, capsys, tmp_path):
     assert main(BASE + ["--runs-dir", str(tmp_path)] + extra) == 2

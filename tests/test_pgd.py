@@ -80,3 +80,28 @@ def test_bad_budgets_are_refused(tiny_model, blob_batch, kwargs, message):
     args = dict(eps=1 / 255, step_size=1 / 255, steps=1, norm="linf") | kwargs
     with pytest.raises(ValueError, match=message):
         pgd(tiny_model, images, labels, **args)
+
+
+class RowCounter(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.rows = inner, 0
+
+    def forward(self, x):
+        self.rows += len(x)
+        return self.inner(x)
+
+
+def test_stop_when_fooled_freezes_fooled_images_and_skips_them(tiny_model, blob_batch):
+    images, labels = blob_batch
+    full, early = RowCounter(tiny_model), RowCounter(tiny_model)
+    plain = pgd(full, images, labels, 16 / 255, 4 / 255, 8, generator=torch.Generator().manual_seed(0))
+    stopped = pgd(early, images, labels, 16 / 255, 4 / 255, 8, generator=torch.Generator().manual_seed(0),
+                  stop_when_fooled=True)
+    assert full.rows == len(images) * 8
+    assert early.rows < full.rows  # fooled images left the batch
+    with torch.no_grad():
+        fooled_plain = (tiny_model(plain).argmax(1) != labels).sum()
+        fooled_stopped = (tiny_model(stopped).argmax(1) != labels).sum()
+    assert fooled_stopped >= fooled_plain
+    assert ((stopped - images).abs().amax(dim=(1, 2, 3)) <= 16 / 255 + 1e-6).all()

@@ -223,9 +223,6 @@ def monkeypatch_session():
         yield patch
 
 
-@pytest.mark.xfail(strict=True, reason="TrainConfig.validate (caw_core/train.py) accepts inf for eps, lr, "
-                   "attack_step_size, grad_clip, weight_decay and nan for alpha, beta; remove this mark once it checks "
-                   "math.isfinite")
 def test_non_finite_numbers_are_refused(monkeypatch):
     """inf/nan must not slip through validation (lr=inf diverges at step 1; eps=inf is no threat model)."""
     import caw_core.train

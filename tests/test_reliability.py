@@ -113,9 +113,6 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert all(torch.allclose(mine[k], theirs[k], rtol=1e-4, atol=1e-6) for k in mine)
 
 
-@pytest.mark.xfail(strict=True, reason="Trainer._truncate_metrics (caw_core/train.py) json-parses every line of "
-                   "metrics.jsonl, so a line half-written at a crash or on a full disk makes the run unresumable; "
-                   "remove this mark once it skips an unparsable last line")
 def test_a_half_written_metrics_line_does_not_block_resume(tiny_train_config, tmp_path):
     list(Trainer(tiny_train_config(max_steps=4, save_every=2)).run())
     run_dir = tmp_path / "runs" / "run"

@@ -37,7 +37,8 @@ def cw_pgd(
     norm: str = "linf",
     random_start: bool = True,
     generator: Optional[torch.Generator] = None,
+    stop_when_fooled: bool = False,
 ) -> torch.Tensor:
     """Adversarial images maximising the CW margin, in the ``norm`` eps ball and in [0, 1]."""
     return pgd(model, images, labels, eps, step_size, steps, norm=norm, random_start=random_start,
-               loss_fn=cw_margin_per_example, generator=generator)
+               loss_fn=cw_margin_per_example, generator=generator, stop_when_fooled=stop_when_fooled)

@@ -11,6 +11,11 @@ Algorithm: start at x (or a uniform random point of the ball when
 linf ``x' <- x' + step_size * sign(grad)``, l2 ``x' <- x' + step_size * grad / ||grad||``,
 projecting back onto the ball and into [0, 1] after every step.
 
+With ``stop_when_fooled`` (evaluation; ``labels`` must be class ids and the
+model must return logits) an image leaves the batch as soon as the model
+misclassifies it, frozen at the iterate that fooled it: later steps cost
+nothing for it, and a lucky early success is never undone by a later step.
+
 The attack differentiates with ``torch.autograd.grad`` with respect to the
 perturbation only: the model's parameters and their ``.grad`` are untouched
 (the reference implementations' ``loss.backward()`` leaks attack gradients
@@ -95,6 +100,7 @@ def pgd(
     random_start: bool = True,
     loss_fn: LossFn = cross_entropy_per_example,
     generator: Optional[torch.Generator] = None,
+    stop_when_fooled: bool = False,
 ) -> torch.Tensor:
     """Return adversarial images in the ``norm`` eps ball around ``images`` and in [0, 1].
 
@@ -106,13 +112,21 @@ def pgd(
     images = images.detach()
     delta = random_start_in_ball(images, eps, norm, generator) if random_start else torch.zeros_like(images)
     delta = ((images + delta).clamp(0, 1) - images).detach()
+    active = torch.arange(len(images), device=images.device)
     with eval_mode(model), torch.enable_grad():
         for _ in range(int(steps)):
-            delta.requires_grad_(True)
-            loss = loss_fn(model(images + delta), labels).sum()
-            (grad,) = torch.autograd.grad(loss, delta)
+            base, targets = images[active], labels[active]
+            current = delta[active].requires_grad_(True)
+            outputs = model(base + current)
+            (grad,) = torch.autograd.grad(loss_fn(outputs, targets).sum(), current)
             with torch.no_grad():
+                current = current.detach()
+                if stop_when_fooled:
+                    still_correct = outputs.argmax(dim=1) == targets
+                    active, base, current, grad = (t[still_correct] for t in (active, base, current, grad))
                 step = grad.sign() if norm == "linf" else grad / _per_example_norm(grad)
-                delta = project(delta + step_size * step, eps, norm)
-                delta = (images + delta).clamp(0, 1) - images
+                current = project(current + step_size * step, eps, norm)
+                delta[active] = (base + current).clamp(0, 1) - base
+            if len(active) == 0:
+                break
     return (images + delta).detach()

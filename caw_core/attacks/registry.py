@@ -5,7 +5,8 @@ the CW margin) and ``aa`` (AutoAttack APGD-CE + APGD-T). A name may carry its
 iteration count, ``"pgd100"`` == ``("pgd", 100)``; without one the attack's
 default is used (PGD/CW 10, AutoAttack 100).
 
-Budgets, as the evaluation protocol fixes them: eps in pixel units (1/255 is one
+PGD and CW stop per image once it is misclassified (the fooling iterate is
+kept, later steps skip it). Budgets, as the evaluation protocol fixes them: eps in pixel units (1/255 is one
 grey level); PGD and CW start at a uniform random point of the ball and step
 1/255 under linf (2.5 * eps / steps under l2, Madry et al.'s rule).
 """
@@ -99,4 +100,4 @@ def attack_images(
     attack = pgd if name == "pgd" else cw_pgd
     with torch.autocast(images.device.type, enabled=False):
         return attack(model, images.float(), labels, eps, pgd_step_size(eps, steps, norm), steps, norm=norm,
-                      random_start=True, generator=generator)
+                      random_start=True, generator=generator, stop_when_fooled=True)
