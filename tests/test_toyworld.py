@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
@@ -102,6 +103,56 @@ def test_task_datasets_through_the_registry(task):
     train = load_dataset(task, split="train", image_size=32)
     assert len(train) == 20_000 and train.data[5][0].shape == (3, 32, 32)
     assert tw.TOY_TRAIN_TASK in tw.TOY_TASKS
+
+
+@pytest.fixture(scope="module")
+def committed_accuracy() -> dict:
+    """Zero-shot accuracy per task of the committed weights on 300 test scenes, plain open_clip calls."""
+    open_clip.add_model_config(CONFIGS)
+    model = open_clip.create_model("caw-toy-vit", load_weights=False)
+    model.load_state_dict({k: v.float() for k, v in load_file(str(WEIGHTS)).items()})
+    model.eval()
+    tokenizer = open_clip.get_tokenizer("ViT-B-32", context_length=20)
+    cfg = open_clip.get_model_preprocess_cfg(model)
+    mean, std = torch.tensor(cfg["mean"]).view(3, 1, 1), torch.tensor(cfg["std"]).view(3, 1, 1)
+    n = 300
+    ds = load_dataset("toy-shape", split="test", image_size=64)
+    images = torch.stack([ds.data[i][0] for i in range(n)])
+    scenes = tw.sample_scenes(2, range(n))
+    accuracy = {}
+    with torch.no_grad():
+        image_f = model.encode_image((images - mean) / std, normalize=True)
+        for task, (attribute, _, templates) in TASKS.items():
+            text_f = torch.stack([  # prompt ensemble: mean of normalised template embeddings
+                torch.nn.functional.normalize(
+                    model.encode_text(tokenizer([t.format(c) for t in templates]), normalize=True).mean(0), dim=-1
+                )
+                for c in tw.ATTRIBUTES[attribute]
+            ])
+            predicted = (image_f @ text_f.T).argmax(1).numpy()
+            accuracy[task] = float((predicted == scenes.labels(attribute)).mean())
+    return accuracy
+
+
+# The committed model does not read position (zero-shot ~ chance): a known gap, see the card.
+_NOT_LEARNED = {"toy-position"}
+
+
+@pytest.mark.parametrize(
+    "task",
+    [pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="position is not learned yet")) if t in _NOT_LEARNED else t
+     for t in tw.TOY_TASKS],
+)
+def test_committed_toy_clip_is_zero_shot_well_above_chance(committed_accuracy, task):
+    chance = 1 / len(tw.ATTRIBUTES[TASKS[task][0]])
+    assert committed_accuracy[task] > chance + 0.2 * (1 - chance), committed_accuracy
+
+
+def test_committed_card_matches_weights(committed_accuracy):
+    card = json.loads(WEIGHTS.with_suffix(".json").read_text())
+    assert card["weights_sha256"] == hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
+    for task, acc in committed_accuracy.items():  # 300 of the card's 1000 scenes: within sampling noise
+        assert abs(acc - card["zero_shot"]["tasks"][task]["accuracy"]) < 0.1, (task, acc)
 
 
 def test_pretrain_smoke_writes_weights_and_card(tmp_path):

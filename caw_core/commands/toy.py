@@ -14,18 +14,21 @@ from caw_core.toy.model import RESOURCES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from caw_core.toy.pretrain import PretrainConfig
+
+    defaults = PretrainConfig()
     parser = subparsers.add_parser("toy", help="the embedded toy world and its tiny CLIP")
     sub = parser.add_subparsers(dest="toy_command", required=True)
 
     pre = sub.add_parser("pretrain", help="pretrain the toy CLIP and write weights + card")
     budget = pre.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, help="time budget; the step count is estimated from a short benchmark")
-    budget.add_argument("--steps", type=int, help="exact number of steps (reproducible; default 1000)")
+    budget.add_argument("--steps", type=int, help=f"exact number of steps (reproducible; default {defaults.steps})")
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--out", default=str(RESOURCES), help="folder for toy_clip.safetensors/.json (default: the package's)")
-    pre.add_argument("--batch-size", type=int, default=256)
-    pre.add_argument("--lr", type=float, default=1e-3)
-    pre.add_argument("--threads", type=int, default=2)
+    pre.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    pre.add_argument("--lr", type=float, default=defaults.lr)
+    pre.add_argument("--threads", type=int, default=defaults.threads)
     pre.add_argument("--eval-every", type=int, default=0, help="zero-shot check every N steps (0: only at the end)")
     pre.add_argument("--print-every", type=int, default=10)
 
@@ -33,7 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="PNG path")
     sample.add_argument("--n", type=int, default=32)
     sample.add_argument("--split", choices=("train", "test"), default="test")
-    parser.set_defaults(func=run)
+    parser.set_defaults(run=run)
     return parser
 
 
@@ -49,7 +52,7 @@ def _pretrain(args) -> int:
     from caw_core.toy.pretrain import PretrainConfig, estimate_steps, pretrain
 
     config = PretrainConfig(
-        steps=args.steps or 1000,
+        steps=args.steps or PretrainConfig.steps,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
@@ -88,16 +91,15 @@ def _sample(args) -> int:
     n = min(args.n, size)
     scenes = tw.sample_scenes(seed, range(n), composition)
     images = tw.render_uint8(scenes)
-    columns, cell, text_h = 4, 2 * tw.IMAGE_SIZE, 40
+    columns, cell, width, text_h = 4, 2 * tw.IMAGE_SIZE, 200, 48
     rows = math.ceil(n / columns)
-    grid = Image.new("RGB", (columns * (cell + 8), rows * (cell + text_h)), "white")
+    grid = Image.new("RGB", (columns * width, rows * (cell + text_h)), "white")
     draw = ImageDraw.Draw(grid)
     for i in range(n):
-        x, y = (i % columns) * (cell + 8), (i // columns) * (cell + text_h)
+        x, y = (i % columns) * width, (i // columns) * (cell + text_h)
         grid.paste(Image.fromarray(images[i]).resize((cell, cell), Image.NEAREST), (x, y))
-        words = tw.caption(scenes, i, template="{}").split(" in the ")
-        draw.text((x, y + cell + 2), words[0], fill="black")
-        draw.text((x, y + cell + 14), "in the " + words[1] if len(words) > 1 else "", fill="black")
+        text = tw.caption(scenes, i, template="{}").replace(" in the ", "\nin the ").replace(" on a ", "\non a ")
+        draw.multiline_text((x, y + cell + 2), text, fill="black", spacing=2)
     grid.save(args.out)
     print(f"wrote {n} scenes to {args.out}", file=sys.stderr)
     return 0

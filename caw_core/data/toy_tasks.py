@@ -31,14 +31,17 @@ SPLITS = {  # split -> (stream seed, number of scenes, composition)
     "test": (2, 1_000, "all"),
 }
 
-# task name -> (attribute, display name, prompt templates); the templates are
-# phrased like the pretraining captions (a dropped shape reads "shape").
+# task name -> (attribute, display name, prompt templates). The templates are
+# phrased like the pretraining captions, which almost always name the shape, so
+# the held-out tasks ensemble over every shape name (plus the generic "shape"),
+# as CLIP's zero-shot heads ensemble over templates.
+_NOUNS = tw.SHAPES + ("shape",)
 TASKS = {
     "toy-shape": ("shape", "Toy shape", ("a photo of a {}.",)),
-    "toy-colour": ("colour", "Toy colour", ("a photo of a {} shape.",)),
-    "toy-texture": ("texture", "Toy texture", ("a photo of a shape on a {} background.",)),
-    "toy-size": ("size", "Toy size", ("a photo of a {} shape.",)),
-    "toy-position": ("position", "Toy position", ("a photo of a shape in the {}.",)),
+    "toy-colour": ("colour", "Toy colour", tuple(f"a photo of a {{}} {n}." for n in _NOUNS)),
+    "toy-texture": ("texture", "Toy texture", tuple(f"a photo of a {n} on a {{}} background." for n in _NOUNS)),
+    "toy-size": ("size", "Toy size", tuple(f"a photo of a {{}} {n}." for n in _NOUNS)),
+    "toy-position": ("position", "Toy position", tuple(f"a photo of a {n} in the {{}}." for n in _NOUNS)),
 }
 assert tuple(TASKS) == tw.TOY_TASKS
 

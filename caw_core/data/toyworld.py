@@ -4,13 +4,13 @@ Nobody building caw can download CLIP weights or datasets, so the project
 ships a miniature of the CAW experiment. A scene is one filled shape on a
 textured background::
 
-    shape    circle, square, triangle, cross, star, ring
+    shape    circle, square, triangle, cross, ring
     colour   red, orange, yellow, green, cyan, blue, purple, white
     texture  plain, striped, checkered, dotted, noisy   (of the background)
     size     small, large
     position top left, top right, bottom left, bottom right   (a quadrant)
 
-with nuisance variation (rotation up to +-20 degrees, position jitter, colour
+with nuisance variation (rotation up to +-15 degrees, position jitter, colour
 jitter, background tone, pattern period/phase, pixel noise), so that every
 attribute has to be read from the pixels. Shape and texture are both edge
 patterns, which is the shared structure that lets adversarial fine-tuning on
@@ -37,7 +37,7 @@ import numpy as np
 
 IMAGE_SIZE = 64
 
-SHAPES = ("circle", "square", "triangle", "cross", "star", "ring")
+SHAPES = ("circle", "square", "triangle", "cross", "ring")
 COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "white")
 TEXTURES = ("plain", "striped", "checkered", "dotted", "noisy")
 SIZES = ("small", "large")
@@ -75,7 +75,7 @@ TOY_TASKS = ("toy-shape", "toy-colour", "toy-texture", "toy-size", "toy-position
 TOY_TRAIN_TASK = "toy-shape"  # the TinyImageNet stand-in; the others are held out
 
 # Half-size of a shape (pixels) per size class, before jitter.
-_HALF_SIZE = {0: (8.0, 10.0), 1: (13.0, 15.0)}
+_HALF_SIZE = {0: (9.0, 11.0), 1: (14.0, 15.5)}
 _N_UNIFORMS = 22  # per-scene uniforms: 5 attributes + 17 nuisance parameters
 _CAPTION_SALT = 0x5CA9_710E  # caption randomness is keyed apart from scene randomness
 
@@ -157,7 +157,7 @@ def sample_scenes(seed: int, indices, composition: str = "all") -> Scenes:
     quadrant = np.stack([cols["position"] % 2, cols["position"] // 2], axis=1)
     slack = np.maximum(s / 4 - half - 1, 0)[:, None]  # keep the shape in its quadrant
     centre = (quadrant + 0.5) * (s / 2) + (u[:, 6:8] * 2 - 1) * slack
-    angle = np.radians((u[:, 8] * 2 - 1) * 20)
+    angle = np.radians((u[:, 8] * 2 - 1) * 15)
     rgb = np.clip(_RGB[cols["colour"]] + (u[:, 9:12] - 0.5) * 0.12, 0, 1)
     tone = 0.30 + 0.30 * u[:, 12]
     bg = tone[:, None] + (u[:, 13:16] - 0.5) * 0.08
@@ -213,7 +213,7 @@ def _shape_distance(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return rho - 1.0
     if shape == 1:  # square
         return np.maximum(np.abs(u), np.abs(v)) - 0.85
-    if shape == 2:  # triangle, apex up, circumradius 1.1
+    if shape == 2:  # triangle, flat side up (rows grow downwards), circumradius 1.1
         edges = [(math.cos(a), math.sin(a)) for a in np.radians([90, 210, 330])]
         return np.max([u * cx + v * cy for cx, cy in edges], axis=0) - 0.55
     if shape == 3:  # cross (plus sign)
@@ -222,11 +222,7 @@ def _shape_distance(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
             np.maximum(np.abs(u) - bar, np.abs(v) - 1.0),
             np.maximum(np.abs(u) - 1.0, np.abs(v) - bar),
         )
-    if shape == 4:  # five-pointed star
-        theta = np.arctan2(u, v)  # 0 at "up"
-        t = (theta / (2 * np.pi) * 5) % 1.0
-        return rho - (0.45 + 0.7 * np.abs(2 * t - 1))
-    if shape == 5:  # ring
+    if shape == 4:  # ring
         return np.abs(rho - 0.72) - 0.28
     raise ValueError(f"unknown shape index {shape}")
 
