@@ -1,47 +1,25 @@
-"""Decode user images robustly: every failure becomes an :class:`ImageLoadError` with a clear message.
+"""User images in the playground: decoding (via caw_core) and saving adversarial results.
 
-Pillow does the decoding with its decompression-bomb guard on; EXIF
-orientation is applied; the first frame of animated images is used; every mode
-(16-bit, CMYK, palette, alpha, ...) is converted to RGB by
-:func:`caw_core.data.transforms.to_rgb`, and a note says what was converted.
+Decoding is :func:`caw_core.data.images.load_image_with_notes` -- decompression-bomb
+guard, EXIF orientation, first frame of animations, every mode to RGB, and an
+:class:`ImageLoadError` with a clear message for anything unreadable. This
+module adds the display name and the notes the window shows, and writes
+adversarial images and perturbations losslessly.
 """
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from caw_core.data.transforms import to_rgb
+from caw_core.data.images import ImageLoadError, load_image_with_notes
 
-MAX_FILE_BYTES = 200 * 1024 * 1024
-MAX_PIXELS = 50_000_000  # larger images are refused before decoding
+__all__ = ["ImageLoadError", "LoadedImage", "load_image", "amplified_perturbation", "save_adversarial"]
 
-_MODE_NOTES = {
-    "CMYK": "CMYK image converted to RGB (colours are approximate)",
-    "P": "palette image converted to RGB",
-    "PA": "palette image with alpha: transparent parts composited on white",
-    "RGBA": "transparent parts composited on white",
-    "LA": "greyscale with alpha: transparent parts composited on white",
-    "L": "greyscale image, replicated to RGB",
-    "1": "black-and-white image converted to RGB",
-    "I;16": "16-bit greyscale scaled down to 8 bits",
-    "I;16B": "16-bit greyscale scaled down to 8 bits",
-    "I;16L": "16-bit greyscale scaled down to 8 bits",
-    "I": "32-bit integer image scaled down to 8 bits",
-    "F": "floating-point image converted to 8-bit RGB",
-    "YCbCr": "YCbCr image converted to RGB",
-    "LAB": "Lab image converted to RGB",
-    "HSV": "HSV image converted to RGB",
-}
-
-
-class ImageLoadError(ValueError):
-    """The input is not a usable image; the message says why, for the user."""
+Source = Union[str, Path, bytes]
 
 
 @dataclass
@@ -53,79 +31,11 @@ class LoadedImage:
     notes: list[str] = field(default_factory=list)
 
 
-Source = Union[str, Path, bytes]
-
-
-def _read_bytes(source: Source) -> tuple[bytes, str]:
-    if isinstance(source, bytes):
-        return source, "pasted image"
-    path = Path(source)
-    if not path.exists():
-        raise ImageLoadError(f"{path} does not exist")
-    if path.is_dir():
-        raise ImageLoadError(f"{path} is a folder, not an image file")
-    size = path.stat().st_size
-    if size == 0:
-        raise ImageLoadError(f"{path.name} is empty (0 bytes)")
-    if size > MAX_FILE_BYTES:
-        raise ImageLoadError(f"{path.name} is {size / 2**20:.0f} MiB; images over {MAX_FILE_BYTES // 2**20} MiB "
-                             "are refused")
-    try:
-        return path.read_bytes(), path.name
-    except OSError as exc:
-        raise ImageLoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
 def load_image(source: Source) -> LoadedImage:
-    """Decode ``source`` (a path or encoded bytes) into an RGB :class:`LoadedImage`.
-
-    Raises :class:`ImageLoadError` for anything that is not a readable image.
-    """
-    data, name = _read_bytes(source)
-    if not data:
-        raise ImageLoadError(f"{name} is empty (0 bytes)")
-    notes: list[str] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError as exc:
-            raise ImageLoadError(f"{name} is not an image format Pillow can read (PNG, JPEG, WebP, GIF, TIFF, "
-                                 "BMP, ... are supported)") from exc
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageLoadError(f"{name} is too large to decode safely: {exc}") from exc
-        except Exception as exc:  # corrupt headers raise many types
-            raise ImageLoadError(f"{name} looks corrupt: {exc}") from exc
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise ImageLoadError(f"{name} is {width}x{height} = {width * height / 1e6:.0f} megapixels; images over "
-                                 f"{MAX_PIXELS / 1e6:.0f} megapixels are refused (possible decompression bomb)")
-        if width == 0 or height == 0:
-            raise ImageLoadError(f"{name} has no pixels ({width}x{height})")
-        frames = getattr(image, "n_frames", 1)
-        if frames > 1:
-            image.seek(0)
-            notes.append(f"animated image with {frames} frames: using the first frame")
-        try:
-            image.load()
-        except OSError as exc:
-            reason = "is truncated (the file ends early)" if "truncated" in str(exc) else f"could not be decoded ({exc})"
-            raise ImageLoadError(f"{name} {reason}") from exc
-        except Exception as exc:
-            raise ImageLoadError(f"{name} could not be decoded: {exc}") from exc
-    orientation = image.getexif().get(0x0112, 1)
-    if orientation not in (None, 1):
-        image = ImageOps.exif_transpose(image)
-        notes.append(f"EXIF orientation {orientation} applied")
-    if image.mode in _MODE_NOTES:
-        notes.append(_MODE_NOTES[image.mode])
-    elif image.mode != "RGB":
-        notes.append(f"{image.mode} image converted to RGB")
-    try:
-        rgb = to_rgb(image)
-    except Exception as exc:
-        raise ImageLoadError(f"{name}: cannot convert mode {image.mode} to RGB: {exc}") from exc
-    return LoadedImage(rgb, name, notes)
+    """Decode ``source`` (a path or encoded bytes) into an RGB :class:`LoadedImage`; ImageLoadError otherwise."""
+    image, notes = load_image_with_notes(source)
+    name = "pasted image" if isinstance(source, (bytes, bytearray)) else Path(source).name
+    return LoadedImage(image, name, notes)
 
 
 def amplified_perturbation(delta) -> tuple["np.ndarray", int]:

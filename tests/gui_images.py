@@ -40,7 +40,7 @@ def bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     corrupt.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8)
     return {
         "zero-byte": (empty, "empty (0 bytes)"),
-        "not an image": (text, "not an image format"),
+        "not an image": (text, "is not an image"),
         "truncated": (truncated, "truncated"),
         "corrupt": (corrupt, "corrupt.jpg"),
         "bomb": (png_claiming_size(folder / "bomb.png", 30000, 30000), "too large"),

@@ -111,7 +111,7 @@ def _scale_to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(scaled.round(), 0, 255).astype(np.uint8), mode="L")
 
 
-def to_rgb_any(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
     """Any Pillow mode -> 8-bit RGB (alpha composited on white, high bit depths scaled from their range)."""
     mode = image.mode
     if mode == "RGB":
@@ -146,7 +146,7 @@ def load_image_with_notes(source: Source) -> tuple[Image.Image, list[str]]:
         elif image.mode != "RGB":
             notes.append(f"{image.mode} image converted to RGB")
         try:
-            rgb = to_rgb_any(image)
+            rgb = to_rgb(image)
             rgb.load()
         except (MemoryError, KeyboardInterrupt):
             raise
