@@ -25,6 +25,7 @@ from torchvision import datasets as tvd
 from caw_core.data.layout import Layout
 from caw_core.data.names import clean_classname
 from caw_core.data.registry import DatasetSpec, register
+from caw_core.data.safe_pickle import require_plain_pickle
 
 PHOTO = "This is a photo of a {}"  # the references' prompt for datasets without their own
 
@@ -48,11 +49,25 @@ class _NoHashCheck:
         return True
 
 
-class _CIFAR10(_NoHashCheck, tvd.CIFAR10):
+class _PlainPickles(_NoHashCheck):
+    """Mixin for CIFAR: without the md5 check, scan the pickles the split reads before torchvision loads them.
+
+    See :mod:`caw_core.data.safe_pickle`: a planted pickle could otherwise run
+    code on load.
+    """
+
+    def _check_integrity(self) -> bool:
+        files = [name for name, _ in (self.train_list if self.train else self.test_list)] + [self.meta["filename"]]
+        for name in files:
+            require_plain_pickle(Path(self.root) / self.base_folder / name)
+        return True
+
+
+class _CIFAR10(_PlainPickles, tvd.CIFAR10):
     meta = {**tvd.CIFAR10.meta, "md5": None}  # _load_meta hashes batches.meta on its own
 
 
-class _CIFAR100(_NoHashCheck, tvd.CIFAR100):
+class _CIFAR100(_PlainPickles, tvd.CIFAR100):
     meta = {**tvd.CIFAR100.meta, "md5": None}
 
 
