@@ -34,6 +34,7 @@ allocations cannot inflate another's memory.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import platform
@@ -124,6 +125,7 @@ class PeakMemory:
 
     def start(self) -> None:
         if self.device.type == "cuda":
+            gc.collect()  # earlier jobs' tensors, when jobs share a process
             torch.cuda.synchronize(self.device)
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(self.device)
