@@ -66,7 +66,7 @@ def test_detached_weight_is_a_constant_factor():
 def test_feature_alignment_is_the_mean_euclidean_norm_not_squared():
     target = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
     original = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
-    assert feature_alignment_loss(target, original).item() == pytest.approx(3.0)  # (5 + 1) / 2, squared would be 13
+    assert feature_alignment_loss(target, original).item() == pytest.approx(3.0, abs=2e-4)  # (5 + 1) / 2; squared: 13
 
 
 def test_kl_divergence_reductions():
@@ -144,3 +144,13 @@ def test_caw_rejects_bad_options(options, message):
 def test_unknown_method_suggests_a_close_name():
     with pytest.raises(ValueError, match="pmg-aft"):
         build_objective("pmg_aftt")
+
+
+def test_feature_alignment_gradient_fades_when_features_coincide():
+    original = torch.randn(4, 8)
+    target = (original + 1e-7 * torch.randn(4, 8)).requires_grad_(True)  # round-off-sized difference
+    (grad,) = torch.autograd.grad(feature_alignment_loss(target, original), target)
+    assert grad.norm(dim=1).max() < 0.01  # a plain norm would give unit-size rows / batch = 0.25
+    far = (original + torch.randn(4, 8)).requires_grad_(True)
+    (grad_far,) = torch.autograd.grad(feature_alignment_loss(far, original), far)
+    assert torch.allclose(grad_far.norm(dim=1), torch.full((4,), 0.25), atol=1e-3)

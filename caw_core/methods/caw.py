@@ -59,11 +59,23 @@ def confidence_aware_loss(
     return (divergence * weight).mean()
 
 
-def feature_alignment_loss(feat_target: torch.Tensor, feat_original: torch.Tensor) -> torch.Tensor:
-    """``mean_i || feat_target_i - feat_original_i ||_2`` (the Euclidean norm, not squared)."""
+NORM_SMOOTHING = 1e-4
+
+
+def feature_alignment_loss(feat_target: torch.Tensor, feat_original: torch.Tensor,
+                           smoothing: float = NORM_SMOOTHING) -> torch.Tensor:
+    """``mean_i || feat_target_i - feat_original_i ||_2`` (the Euclidean norm, not squared).
+
+    Computed as ``sqrt(||d||^2 + s^2) - s`` with s = ``smoothing`` (1e-4, far
+    below the distances training produces): the plain norm's gradient is a unit
+    vector however small d is, so while T still equals O (the first steps from
+    pretrained weights) float round-off of order 1e-7 in d would set a random
+    gradient direction of full size. The smoothed norm's gradient fades to 0 there.
+    """
     if feat_target.shape != feat_original.shape:
         raise ValueError(f"feature shapes differ: {tuple(feat_target.shape)} vs {tuple(feat_original.shape)}")
-    return (feat_target.float() - feat_original.float()).norm(dim=-1).mean()
+    squared = (feat_target.float() - feat_original.float()).pow(2).sum(dim=-1)
+    return ((squared + smoothing ** 2).sqrt() - smoothing).mean()
 
 
 class CAW(Objective):
