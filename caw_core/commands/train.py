@@ -32,6 +32,8 @@ HELP = {
     "batch_size": "global batch size (split over torchrun processes)",
     "grad_clip": "clip the gradient norm to this value",
     "precision": "bf16 autocasts the training forward on CUDA; evaluation attacks always run in fp32",
+    "channels_last": "channels_last memory format for the image tower (CUDA only)",
+    "compile": "torch.compile the image towers (slower first steps, faster after)",
     "device": "auto, cpu, cuda, cuda:1, mps",
     "num_workers": "DataLoader worker processes",
     "clean_acc_every": "measure train clean accuracy every N steps (methods that don't compute it anyway)",
