@@ -146,6 +146,8 @@ _NOT_LEARNED = {"toy-position"}
 def test_committed_toy_clip_is_zero_shot_well_above_chance(committed_accuracy, task):
     chance = 1 / len(tw.ATTRIBUTES[TASKS[task][0]])
     assert committed_accuracy[task] > chance + 0.2 * (1 - chance), committed_accuracy
+    if task == tw.TOY_TRAIN_TASK:  # the fine-tuning task must start out learned well
+        assert committed_accuracy[task] >= 0.8, committed_accuracy
 
 
 def test_committed_card_matches_weights(committed_accuracy):
