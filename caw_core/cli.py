@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 from caw_core import __version__
 
-COMMANDS = ("train", "data", "toy", "eval", "report", "bench")
+COMMANDS = ("train", "data", "toy", "eval", "report", "bench", "demo")
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -82,7 +82,6 @@ def _environment_error(exc: BaseException) -> Optional[str]:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{describe_os_error(exc)}{where}: {exc.strerror or exc}"
     return None
-
 
 
 if __name__ == "__main__":

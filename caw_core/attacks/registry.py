@@ -8,7 +8,10 @@ default is used (PGD/CW 10, AutoAttack 100).
 PGD and CW stop per image once it is misclassified (the fooling iterate is
 kept, later steps skip it). Budgets, as the evaluation protocol fixes them: eps in pixel units (1/255 is one
 grey level); PGD and CW start at a uniform random point of the ball and step
-1/255 under linf (2.5 * eps / steps under l2, Madry et al.'s rule).
+max(1/255, 2.5 * eps / steps) under linf -- exactly the protocol's 1/255 at
+eps = 1/255 with 10 or 100 steps, and Madry et al.'s 2.5 * eps / steps rule
+once eps is large enough that 1/255 steps could not cross the ball -- and
+2.5 * eps / steps under l2.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def attack_sort_key(token: str) -> tuple[int, int]:
 
 
 def pgd_step_size(eps: float, steps: int, norm: str) -> float:
-    return LINF_STEP if norm == "linf" else 2.5 * eps / steps
+    return max(LINF_STEP, 2.5 * eps / steps) if norm == "linf" else 2.5 * eps / steps
 
 
 def attack_images(
