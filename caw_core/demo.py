@@ -27,7 +27,21 @@ from caw_core.report import build_report, to_markdown
 from caw_core.results import load_results
 from caw_core.train import TrainConfig, Trainer
 
-DEMO_EPS = 8.0
+@dataclass(frozen=True)
+class ToyRecipe:
+    """Fine-tuning settings that show the paper's effect on the toy CLIP (see docs/RESULTS.md).
+
+    The GUI starts from these when it opens on the toy model.
+    """
+
+    eps: float = 8.0
+    lr: float = 1e-3
+    batch_size: int = 64
+    train_steps: int = 200
+
+
+TOY_RECIPE = ToyRecipe()
+DEMO_EPS = TOY_RECIPE.eps
 
 
 @dataclass
@@ -36,9 +50,9 @@ class DemoConfig:
 
     out: str = "caw-demo"
     eps: float = DEMO_EPS
-    train_steps: int = 200
-    batch_size: int = 64
-    lr: float = 1e-3
+    train_steps: int = TOY_RECIPE.train_steps
+    batch_size: int = TOY_RECIPE.batch_size
+    lr: float = TOY_RECIPE.lr
     alpha: float = 1.0
     beta: float = 1.0
     n: int = 200

@@ -57,9 +57,10 @@ def main() -> int:
     wait_for(lambda: window.model_task is None, what="the model")
 
     train = window.train_view
-    train.batch.setValue(32 if toy else 16)
     train.max_steps.setValue(1000)
-    train.lr.setText("" if toy else "0.01")
+    if not toy:  # the random test model: a visible learning curve needs a large step size
+        train.batch.setValue(16)
+        train.lr.setText("0.01")
     train.start()
     wait_for(lambda: train.loss_plot.point_count("total") >= 60, timeout=300, what="60 training steps")
     train._refresh()

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from caw_core.data import check_dataset, get_spec
 from caw_core.data.paper import PAPER_DATASETS
 from caw_core.data.toyworld import TOY_TASKS, TOY_TRAIN_TASK
+from caw_core.demo import TOY_RECIPE
 from caw_core.evaluate import EvalConfig
 from caw_core.models import ModelSpec
 from caw_core.models.checkpoint import CheckpointError
@@ -106,7 +107,7 @@ class EvaluateView(QWidget):
         self.steps.setToolTip("Iterations of PGD and CW (AutoAttack uses its own default of 100)")
         self.eps = QDoubleSpinBox()
         self.eps.setRange(0, 64)
-        self.eps.setValue(1.0)
+        self.eps.setValue(TOY_RECIPE.eps)  # the toy world's; the paper evaluates at 1/255
         self.eps.setSingleStep(0.5)
         self.norm = QComboBox()
         self.norm.addItems(["linf", "l2"])

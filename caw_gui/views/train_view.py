@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from caw_core.data.toyworld import TOY_TASKS, TOY_TRAIN_TASK
+from caw_core.demo import TOY_RECIPE
 from caw_core.methods import METHODS
 from caw_core.models import ModelSpec
 from caw_core.train import PRECISIONS, TrainConfig, resume_config
@@ -102,13 +103,14 @@ class TrainView(QWidget):
         self.method.addItems(list(METHODS))
         self.alpha = _spin(0, 100, 1.0, 3, 0.1)
         self.beta = _spin(0, 100, 1.0, 3, 0.1)
-        self.eps = _spin(0, 64, 1.0, 2, 0.5)
+        # Start from the toy recipe (the app opens on the toy model); the paper's is eps 1, lr blank, batch 128.
+        self.eps = _spin(0, 64, TOY_RECIPE.eps, 2, 0.5)
         self.attack_steps = _spin(1, 100, 2)
-        self.lr = QLineEdit()
+        self.lr = QLineEdit(f"{TOY_RECIPE.lr:g}")
         self.epochs = _spin(1, 1000, 1)
-        self.max_steps = _spin(0, 10_000_000, 200)
+        self.max_steps = _spin(0, 10_000_000, TOY_RECIPE.train_steps)
         self.max_steps.setSpecialValueText("no limit")
-        self.batch = _spin(1, 4096, 32)
+        self.batch = _spin(1, 4096, TOY_RECIPE.batch_size)
         self.dataset = QComboBox()
         self.dataset.addItems(TRAIN_DATASETS)
         self.device = QComboBox()
