@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
 from caw_core.data import toyworld as tw
 from caw_core.data.toy_tasks import TASKS
 from caw_core.models import ModelSpec
@@ -50,6 +52,7 @@ CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 PRESETS = {display: (list(tw.ATTRIBUTES[attribute]), templates[0])
            for attribute, display, templates in TASKS.values()}
 PRESETS["CIFAR-10"] = (list(CIFAR10), "a photo of a {}.")
+PRESETS["ImageNet"] = (list(IMAGENET_CLASSNAMES), "a photo of a {}.")
 CUSTOM = "Custom (edit the list)"
 # label -> (attack name, norm)
 ATTACKS = {"PGD ℓ∞": ("pgd", "linf"), "PGD ℓ2": ("pgd", "l2"), "CW ℓ∞": ("cw", "linf"),

@@ -1,7 +1,11 @@
-"""A gallery of sample images: toy-world scenes drawn on the fly (no files, no licences to track)."""
+"""A gallery of sample images: four real photos (CC0 / public domain, see
+``caw_gui/resources/samples/ATTRIBUTION.md``) and toy-world scenes drawn on the fly."""
 
 from __future__ import annotations
 
+from importlib import resources
+
+import numpy as np
 from PIL import Image
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
@@ -27,10 +31,14 @@ class SampleGallery(QListWidget):
         self.setMovement(QListWidget.Static)
         self.setResizeMode(QListWidget.Adjust)
         self.setFixedHeight(150)
+        photos = sorted(p for p in (resources.files("caw_gui") / "resources" / "samples").iterdir()
+                        if p.name.endswith(".jpg"))
+        self.images = [np.asarray(Image.open(p).convert("RGB")) for p in photos]
+        captions = [f"photo: {p.name} (CC0 / public domain)" for p in photos]
         scenes = tw.sample_scenes(GALLERY_SEED, list(range(GALLERY_SIZE)))
-        self.images = list(tw.render_uint8(scenes))
-        for index, array in enumerate(self.images):
-            caption = tw.caption(scenes, index)
+        self.images += list(tw.render_uint8(scenes))
+        captions += [tw.caption(scenes, index) for index in range(GALLERY_SIZE)]
+        for array, caption in zip(self.images, captions):
             item = QListWidgetItem(QIcon(QPixmap.fromImage(qimage_from_array(array))), "")
             item.setToolTip(caption)
             item.setData(Qt.UserRole, caption)
