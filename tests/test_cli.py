@@ -50,3 +50,15 @@ def test_unknown_method_is_rejected_by_the_parser(capsys):
 def test_resume_of_a_folder_that_is_not_a_run_says_so(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "config.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["toy", "pretrain", "--steps", "-1"], "positive integer"),
+    (["toy", "pretrain", "--lr", "nan"], "positive number"),
+    (["toy", "sample", "--out", "x.png", "--n", "0"], "positive integer"),
+])
+def test_toy_commands_refuse_bad_numbers(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

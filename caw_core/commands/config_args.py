@@ -7,6 +7,7 @@ default (bools get ``--x/--no-x``); the help text from ``help_texts``.
 from __future__ import annotations
 
 import argparse
+import math
 import dataclasses
 import typing
 from typing import Any, Mapping
@@ -42,3 +43,23 @@ def config_from_args(config_cls: type, args: argparse.Namespace, **overrides) ->
     values = {k: v for k, v in vars(args).items() if k in names}
     values.update(overrides)
     return config_cls(**values)
+
+
+def _number(kind: type, low: float, inclusive: bool, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        ok = value >= low if inclusive else value > low
+        if not ok or (kind is float and not math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+positive_int = _number(int, 1, True, "a positive integer")
+non_negative_int = _number(int, 0, True, "an integer >= 0")
+positive_float = _number(float, 0.0, False, "a positive number")

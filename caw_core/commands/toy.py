@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 
+from caw_core.commands.config_args import non_negative_int, positive_float, positive_int
 from caw_core.toy.model import RESOURCES
 
 
@@ -22,19 +23,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     pre = sub.add_parser("pretrain", help="pretrain the toy CLIP and write weights + card")
     budget = pre.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float, help="time budget; the step count is estimated from a short benchmark")
-    budget.add_argument("--steps", type=int, help=f"exact number of steps (reproducible; default {defaults.steps})")
+    budget.add_argument("--minutes", type=positive_float, help="time budget; the step count is estimated from a short benchmark")
+    budget.add_argument("--steps", type=positive_int, help=f"exact number of steps (reproducible; default {defaults.steps})")
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--out", default=str(RESOURCES), help="folder for toy_clip.safetensors/.json (default: the package's)")
-    pre.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    pre.add_argument("--lr", type=float, default=defaults.lr)
-    pre.add_argument("--threads", type=int, default=defaults.threads)
-    pre.add_argument("--eval-every", type=int, default=0, help="zero-shot check every N steps (0: only at the end)")
-    pre.add_argument("--print-every", type=int, default=10)
+    pre.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    pre.add_argument("--lr", type=positive_float, default=defaults.lr)
+    pre.add_argument("--threads", type=positive_int, default=defaults.threads)
+    pre.add_argument("--eval-every", type=non_negative_int, default=0, help="zero-shot check every N steps (0: only at the end)")
+    pre.add_argument("--print-every", type=positive_int, default=10)
 
     sample = sub.add_parser("sample", help="save a grid of toy scenes with their captions")
     sample.add_argument("--out", required=True, help="PNG path")
-    sample.add_argument("--n", type=int, default=32)
+    sample.add_argument("--n", type=positive_int, default=32)
     sample.add_argument("--split", choices=("train", "test"), default="test")
     parser.set_defaults(run=run)
     return parser
