@@ -177,7 +177,7 @@ class TrainView(QWidget):
         controls.addStretch(1)
 
         self.progress = QProgressBar()
-        self.progress.setFormat("step %v / %m")
+        self.progress.setFormat("no run yet")  # the step count is known once the run has its data
         self.progress.setValue(0)
         self.eta_label = QLabel("idle")
         self.speed_label = QLabel("")
@@ -337,6 +337,7 @@ class TrainView(QWidget):
         if event == "started":
             self.run_dir = record["run_dir"]
             self.progress.setMaximum(max(record["total_steps"], 1))
+            self.progress.setFormat("step %v / %m")
             self.append_log(f"run folder {self.run_dir} (device {record['device']}, {record['total_steps']} steps)")
         elif event == "step":
             if self._first_step is None:
