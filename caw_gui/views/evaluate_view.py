@@ -39,6 +39,7 @@ from caw_core.report import RENDERERS, Report, Table, build_report
 from caw_core.results import load_results, model_id
 from caw_gui.views.train_view import format_duration
 from caw_gui.widgets.banner import MessageBanner
+from caw_gui.widgets.view_layout import banner_over_split
 from caw_gui.widgets.model_picker import browse_run_folder, list_runs, spec_from_checkpoint
 from caw_gui.widgets.results_view import ResultsChart, ResultsTable
 from caw_gui.workers.jobs import EvalJob
@@ -74,14 +75,7 @@ class EvaluateView(QWidget):
         self._datasets_seen = self._datasets_total = 0
         self._unticked: set[str] = set()  # model entries the user unticked stay unticked on refresh
         self.banner = MessageBanner()
-        splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self._build_form())
-        splitter.addWidget(self._build_results())
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([380, 900])
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addWidget(splitter, 1)
+        banner_over_split(self, self.banner, self._build_form(), self._build_results(), (380, 900))
         self.refresh_sources()
         self._update_buttons()
 

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSlider,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +38,7 @@ from caw_core.models import ModelSpec
 from caw_core.models.checkpoint import CheckpointError
 from caw_gui.image_io import ImageLoadError, amplified_perturbation, load_image, save_adversarial
 from caw_gui.widgets.banner import MessageBanner
+from caw_gui.widgets.view_layout import banner_over_split
 from caw_gui.widgets.gallery import SampleGallery
 from caw_gui.widgets.image_panel import ImagePanel
 from caw_gui.widgets.model_picker import CheckpointCombo, spec_from_checkpoint
@@ -79,14 +79,7 @@ class PlaygroundView(QWidget):
         self.rerun_pending = False
         self.adversarials: dict[str, dict] = {}
         self.banner = MessageBanner()
-        splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self._build_controls())
-        splitter.addWidget(self._build_results())
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([400, 1000])
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addWidget(splitter, 1)
+        banner_over_split(self, self.banner, self._build_controls(), self._build_results(), (400, 1000))
         self._apply_preset(self.preset.currentText())
         self._update_buttons()
 

@@ -34,6 +34,7 @@ from caw_core.models import ModelSpec
 from caw_core.train import PRECISIONS, TrainConfig, resume_config
 from caw_gui.settings import DEVICES, AppSettings
 from caw_gui.widgets.banner import MessageBanner
+from caw_gui.widgets.view_layout import banner_over_split
 from caw_gui.widgets.curve_plot import CurvePlot
 from caw_gui.workers.jobs import TrainJob
 from caw_gui.workers.task import Task
@@ -81,14 +82,7 @@ class TrainView(QWidget):
         self._end_event = ""
         self.banner = MessageBanner()
 
-        splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self._build_form())
-        splitter.addWidget(self._build_monitor())
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([320, 900])
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addWidget(splitter, 1)
+        banner_over_split(self, self.banner, self._build_form(), self._build_monitor(), (320, 900))
 
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
