@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
+import numpy as np
 from PIL import Image
 
 from caw_core.data.images import ImageLoadError, load_image_with_notes
@@ -38,13 +39,11 @@ def load_image(source: Source) -> LoadedImage:
     return LoadedImage(image, name, notes)
 
 
-def amplified_perturbation(delta) -> tuple["np.ndarray", int]:
+def amplified_perturbation(delta) -> tuple[np.ndarray, int]:
     """(H, W, 3) float perturbation -> (uint8 image of 0.5 + factor * delta, integer factor).
 
     The factor maps the largest absolute change to half the grey range.
     """
-    import numpy as np
-
     peak = float(np.abs(delta).max())
     factor = max(1, int(0.5 / peak)) if peak > 0 else 1
     image = np.clip(0.5 + factor * delta, 0.0, 1.0)
@@ -58,8 +57,6 @@ def save_adversarial(path: str | Path, adversarial, delta) -> list[Path]:
     exact float values) and ``<stem>_perturbation_x<factor>.png`` (amplified, to
     look at). Returns the written paths.
     """
-    import numpy as np
-
     path = Path(path)
     if path.suffix.lower() != ".png":
         path = path.with_suffix(".png")

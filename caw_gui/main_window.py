@@ -28,7 +28,7 @@ def device_name(preference: str) -> str:
         device = resolve_device(preference)
     except (ValueError, RuntimeError) as exc:
         return f"{preference} (unavailable: {exc})"
-    suffix = f" (auto)" if preference == "auto" else ""
+    suffix = " (auto)" if preference == "auto" else ""
     return device.type.upper() + suffix
 
 
