@@ -32,6 +32,17 @@ _CAUSES = {
 }
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes owner-only (0600) files; a finished file gets the mode a plain
+# open() would give it, so results and checkpoints on a shared box stay readable.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 class StorageError(OSError):
     """Writing a file failed; the message names the file and the likely cause (disk full, permissions)."""
 
@@ -67,6 +78,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _FILE_MODE)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)

@@ -202,6 +202,14 @@ def test_atomic_writes_name_the_file_and_cause_and_leave_the_old_file(tmp_path, 
         assert sorted(p.name for p in target.parent.iterdir()) == ["model.json"]
 
 
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    atomic = tmp_path / "atomic.json"
+    atomic_write_json(atomic, {})
+    assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
 def test_a_killed_save_leaves_temporaries_that_the_next_save_removes(tmp_path):
     checkpoints = tmp_path / "checkpoints"
     model, state = _state(2)

@@ -134,15 +134,7 @@ def committed_accuracy() -> dict:
     return accuracy
 
 
-# The committed model does not read position (zero-shot ~ chance): a known gap, see the card.
-_NOT_LEARNED = {"toy-position"}
-
-
-@pytest.mark.parametrize(
-    "task",
-    [pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="position is not learned yet")) if t in _NOT_LEARNED else t
-     for t in tw.TOY_TASKS],
-)
+@pytest.mark.parametrize("task", tw.TOY_TASKS)
 def test_committed_toy_clip_is_zero_shot_well_above_chance(committed_accuracy, task):
     chance = 1 / len(tw.ATTRIBUTES[TASKS[task][0]])
     assert committed_accuracy[task] > chance + 0.2 * (1 - chance), committed_accuracy

@@ -1,9 +1,10 @@
 """Create the tiny open_clip model of the toy world and load its weights.
 
-The architecture is the open_clip config ``caw-toy-vit`` (a 64 px ViT with
-8 px patches, width 64, 4 layers; a 2-layer text transformer, context 20)
-shipped in
-``caw_core/models/model_configs``; the weights are the fp16 safetensors that
+The architecture is the open_clip config ``caw-toy-vit`` in
+``caw_core/models/model_configs``: a 64 px ViT with 8 px patches, width 64,
+4 layers and fixed 2-D sin-cos position embeddings (without them position is
+never learned, see :mod:`caw_core.toy.pretrain`); a 2-layer text transformer
+with context 20. The weights are the fp16 safetensors that
 ``caw-core toy pretrain`` writes to ``caw_core/resources/toy_clip.safetensors``.
 """
 

@@ -14,6 +14,26 @@ and each row's target mass is spread evenly over its positives. This is the
 supervision the captions carry anyway; it only stops the loss from pushing
 apart pairs that the text says are the same.
 
+Two choices make the fifth attribute, position, learnable at all. Measured
+with 1,500-step runs (zero-shot accuracy on 300 test scenes; position's
+chance is 25%):
+
+- lr 2e-3 with open_clip's learned position embedding (the first recipe):
+  colour and texture are learned within 250 steps, position never (24%, and
+  26.5% after 5,666 steps). Naming the position in 90% of captions, or adding
+  twins that differ only in position, did not help (23-29%).
+- Fixed 2-D sin-cos position embeddings (``caw-toy-vit``'s
+  ``pos_embed_type``) at lr 2e-3: still 24%.
+- Sin-cos at lr 5e-4: position 99.4%, size 87%, shape 66% at step 1,500.
+- Learned embeddings at lr 5e-4: position still 30% at step 1,250.
+
+At init, position explains 0.05% of the image embedding's variance (0.3% with
+sin-cos), colour 5-10%; at the higher rate the towers align on colour and
+texture so fast that the position directions are squashed before the text
+side learns what "top left" means, and both towers settle into ignoring it,
+the spatial blind spot real CLIPs are known for. A supervised probe confirms
+the image tower itself can read position in ~100 steps with sin-cos.
+
 Everything is a pure function of the config: the scene/caption stream is keyed
 by ``seed`` (disjoint from the task splits' streams) and torch is seeded, so a
 run with the same config and thread count reproduces its weights. Runs default
@@ -53,7 +73,7 @@ class PretrainConfig:
 
     steps: int = 1000
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 5e-4  # 2e-3 never learns position (module docstring)
     weight_decay: float = 0.1
     warmup_steps: int = 100
     keep_prob: float = 0.4  # chance a caption names each of colour/texture/size/position
