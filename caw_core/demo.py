@@ -34,7 +34,7 @@ class ToyRecipe:
     The GUI starts from these when it opens on the toy model.
     """
 
-    eps: float = 8.0
+    eps: float = 12.0
     lr: float = 1e-3
     batch_size: int = 64
     train_steps: int = 200

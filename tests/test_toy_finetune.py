@@ -1,4 +1,4 @@
-"""The paper's effect in miniature: a short CAW fine-tune of the embedded toy CLIP becomes robust."""
+"""The paper's effect in miniature: a CAW fine-tune of the embedded toy CLIP with the demo recipe becomes robust."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import torch
 from caw_core.attacks.registry import attack_images
 from caw_core.data import load_dataset
 from caw_core.data.toyworld import TOY_TRAIN_TASK
+from caw_core.demo import TOY_RECIPE
 from caw_core.models import load_model
 from caw_core.train import TrainConfig, Trainer
 
 pytestmark = pytest.mark.slow
-EPS = 8 / 255
+EPS = TOY_RECIPE.eps / 255
 
 
 def pgd_accuracy(model, images, labels) -> float:
@@ -21,7 +22,7 @@ def pgd_accuracy(model, images, labels) -> float:
         return (model(adv).argmax(1) == labels).float().mean().item()
 
 
-def test_short_caw_fine_tune_raises_pgd_robustness_on_the_training_task(tmp_path):
+def test_caw_fine_tune_with_the_toy_recipe_raises_pgd_robustness_on_the_training_task(tmp_path):
     test = load_dataset(TOY_TRAIN_TASK, split="test", image_size=64)
     pairs = [test.data[i] for i in range(120)]
     images, labels = torch.stack([p[0] for p in pairs]), torch.tensor([p[1] for p in pairs])
@@ -30,8 +31,9 @@ def test_short_caw_fine_tune_raises_pgd_robustness_on_the_training_task(tmp_path
     vanilla.set_classes(test.classnames, test.templates)
     vanilla_robust = pgd_accuracy(vanilla, images, labels)
 
-    config = TrainConfig(method="caw", model="toy", pretrained=None, data=TOY_TRAIN_TASK, eps=8.0, attack_steps=2,
-                         attack_step_size=4.0, lr=1e-3, warmup_steps=5, max_steps=80, batch_size=64, num_workers=0,
+    config = TrainConfig(method="caw", model="toy", pretrained=None, data=TOY_TRAIN_TASK, eps=TOY_RECIPE.eps,
+                         attack_steps=2, attack_step_size=TOY_RECIPE.eps / 2, lr=TOY_RECIPE.lr, warmup_steps=5,
+                         max_steps=TOY_RECIPE.train_steps, batch_size=TOY_RECIPE.batch_size, num_workers=0,
                          device="cpu", runs_dir=str(tmp_path), name="caw", save_every=1000)
     trainer = Trainer(config)
     for _ in trainer.run():
@@ -40,5 +42,5 @@ def test_short_caw_fine_tune_raises_pgd_robustness_on_the_training_task(tmp_path
     tuned.set_classes(test.classnames, test.templates)
     tuned_robust = pgd_accuracy(tuned, images, labels)
 
-    assert vanilla_robust < 0.05  # eps 8/255 breaks the vanilla toy CLIP
+    assert vanilla_robust < 0.05  # the recipe's eps breaks the vanilla toy CLIP
     assert tuned_robust > vanilla_robust + 0.10
