@@ -72,7 +72,8 @@ class DemoConfig:
                                    attacks=["clean", "pgd"])
 
 
-def _train_config(config: DemoConfig, method: str) -> TrainConfig:
+def demo_train_config(config: DemoConfig, method: str) -> TrainConfig:
+    """The fine-tune of ``method`` that the demo runs: PGD-2 at the demo eps on the toy training task."""
     return TrainConfig(
         method=method, model="toy", pretrained=None, data=TOY_TRAIN_TASK, eps=config.eps, attack_steps=2,
         attack_step_size=config.eps / 2, optimizer="sgd", lr=config.lr, warmup_steps=10, epochs=1_000,
@@ -90,7 +91,7 @@ def run_demo(config: DemoConfig) -> Iterator[dict]:
     config = config.scaled()
     checkpoints: list[Optional[str]] = [None]
     for method in config.methods:
-        train_config = _train_config(config, method)
+        train_config = demo_train_config(config, method)
         run_dir = Path(train_config.runs_dir) / method
         trainer = Trainer(train_config, resume=(run_dir / "checkpoints" / "latest.json").is_file())
         for record in trainer.run():

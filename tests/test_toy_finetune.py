@@ -8,9 +8,9 @@ import torch
 from caw_core.attacks.registry import attack_images
 from caw_core.data import load_dataset
 from caw_core.data.toyworld import TOY_TRAIN_TASK
-from caw_core.demo import TOY_RECIPE
+from caw_core.demo import TOY_RECIPE, DemoConfig, demo_train_config
 from caw_core.models import load_model
-from caw_core.train import TrainConfig, Trainer
+from caw_core.train import Trainer
 
 pytestmark = pytest.mark.slow
 EPS = TOY_RECIPE.eps / 255
@@ -31,11 +31,7 @@ def test_caw_fine_tune_with_the_toy_recipe_raises_pgd_robustness_on_the_training
     vanilla.set_classes(test.classnames, test.templates)
     vanilla_robust = pgd_accuracy(vanilla, images, labels)
 
-    config = TrainConfig(method="caw", model="toy", pretrained=None, data=TOY_TRAIN_TASK, eps=TOY_RECIPE.eps,
-                         attack_steps=2, attack_step_size=TOY_RECIPE.eps / 2, lr=TOY_RECIPE.lr, warmup_steps=5,
-                         max_steps=TOY_RECIPE.train_steps, batch_size=TOY_RECIPE.batch_size, num_workers=0,
-                         device="cpu", runs_dir=str(tmp_path), name="caw", save_every=1000)
-    trainer = Trainer(config)
+    trainer = Trainer(demo_train_config(DemoConfig(out=str(tmp_path)), "caw"))
     for _ in trainer.run():
         pass
     tuned = trainer.model.eval()

@@ -15,13 +15,13 @@ supervision the captions carry anyway; it only stops the loss from pushing
 apart pairs that the text says are the same.
 
 Two choices make the fifth attribute, position, learnable at all. Measured
-with 1,500-step runs (zero-shot accuracy on 300 test scenes; position's
-chance is 25%):
+with 1,500-step runs unless stated (zero-shot accuracy on 300 test scenes;
+position's chance is 25%):
 
 - lr 2e-3 with open_clip's learned position embedding (the first recipe):
-  colour and texture are learned within 250 steps, position never (24%, and
-  26.5% after 5,666 steps). Naming the position in 90% of captions, or adding
-  twins that differ only in position, did not help (23-29%).
+  colour and texture are learned within 250 steps, position never (26.5% on
+  1,000 scenes after 5,666 steps). Naming the position in 90% of captions, or
+  adding twins that differ only in position, did not help (23-29%).
 - Fixed 2-D sin-cos position embeddings (``caw-toy-vit``'s
   ``pos_embed_type``) at lr 2e-3: still 24%.
 - Sin-cos at lr 5e-4: position 99.4%, size 87%, shape 66% at step 1,500.
