@@ -76,7 +76,7 @@ def demo_train_config(config: DemoConfig, method: str) -> TrainConfig:
     """The fine-tune of ``method`` that the demo runs: PGD-2 at the demo eps on the toy training task."""
     return TrainConfig(
         method=method, model="toy", pretrained=None, data=TOY_TRAIN_TASK, eps=config.eps, attack_steps=2,
-        attack_step_size=config.eps / 2, optimizer="sgd", lr=config.lr, warmup_steps=10, epochs=1_000,
+        optimizer="sgd", lr=config.lr, warmup_steps=10, epochs=1_000,
         max_steps=config.train_steps, batch_size=config.batch_size, seed=config.seed, device=config.device,
         num_workers=config.num_workers, runs_dir=str(Path(config.out) / "runs"), name=method,
         save_every=config.train_steps, alpha=config.alpha, beta=config.beta)

@@ -29,7 +29,7 @@ from typing import Callable, Optional
 
 import torch
 
-from caw_core.attacks.pgd import eval_mode, pgd
+from caw_core.attacks.pgd import default_step_size, eval_mode, pgd
 
 Attack = Callable[..., torch.Tensor]  # pgd's signature
 
@@ -63,14 +63,13 @@ def robust_accuracy(model: Callable[[torch.Tensor], torch.Tensor], images: torch
                     norm: str = "linf", seed: int = 0, attack: Attack = pgd, random_start: bool = True) -> float:
     """Share of images classified correctly clean *and* after each of ``restarts`` random-start PGD runs.
 
-    eps/step_size in pixel units (1/255 = one grey level); step_size defaults to 2.5 * eps / steps
-    (Madry et al.): enough to cross the ball, small enough that the last iterate (which
-    :func:`caw_core.attacks.pgd.pgd` returns) does not oscillate around the boundary.
+    eps/step_size in pixel units (1/255 = one grey level); step_size defaults to the attacks' one rule,
+    :func:`caw_core.attacks.pgd.default_step_size`.
     """
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
     if step_size is None:
-        step_size = 2.5 * eps / steps if eps > 0 else 1e-3
+        step_size = default_step_size(eps, steps, norm) if eps > 0 else 1e-3
     generator = torch.Generator(device=images.device).manual_seed(seed)
     with torch.no_grad(), eval_mode(model):
         survived = model(images).argmax(dim=1) == labels

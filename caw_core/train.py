@@ -35,7 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from caw_core import distributed
-from caw_core.attacks.pgd import eval_mode, pgd
+from caw_core.attacks.pgd import default_step_size, eval_mode, pgd
 from caw_core.data import load_dataset
 from caw_core.data.registry import require_dataset
 from caw_core.io import atomic_write, atomic_write_json
@@ -63,7 +63,8 @@ class TrainingDivergedError(RuntimeError):
 class TrainConfig:
     """Every argument of a training run (a run is this dataclass, as in CleanRL).
 
-    eps and attack_step_size are in units of 1/255 (pixel grey levels).
+    eps and attack_step_size are in units of 1/255 (pixel grey levels); attack_step_size=None takes the
+    attacks' one rule, :func:`caw_core.attacks.pgd.default_step_size` (1/255 in the paper's recipe).
     lr=None takes the method's recipe default (CAW and PMG-AFT 5e-5,
     TGA-ZSR 1e-4, FT-Adv and FARE 1e-5, TeCoA 1e-7).
     """
@@ -84,7 +85,7 @@ class TrainConfig:
     # inner attack
     eps: float = 1.0
     attack_steps: int = 2
-    attack_step_size: float = 1.0
+    attack_step_size: Optional[float] = None
     attack_norm: str = "linf"
     # outer optimisation
     optimizer: str = "sgd"
@@ -122,7 +123,7 @@ class TrainConfig:
             (self.method.replace("_", "-") in METHODS, f"method must be one of {', '.join(METHODS)}, got {self.method!r}"),
             (self.eps >= 0, f"eps must be >= 0 (units of 1/255), got {self.eps}"),
             (self.attack_steps >= 1, f"attack_steps must be >= 1, got {self.attack_steps}"),
-            (self.attack_step_size > 0, f"attack_step_size must be > 0, got {self.attack_step_size}"),
+            (self.attack_step_size is None or self.attack_step_size > 0, f"attack_step_size must be > 0, got {self.attack_step_size}"),
             (self.attack_norm in ("linf", "l2"), f"attack_norm must be linf or l2, got {self.attack_norm!r}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
             (self.lr is None or self.lr > 0, f"lr must be > 0, got {self.lr}"),
@@ -151,6 +152,12 @@ class TrainConfig:
             options = dict(alpha=self.alpha, beta=self.beta, kl=self.kl, detach_weight=self.detach_weight,
                            reg_space=self.reg_space, ablation=self.ablation)
         return build_objective(method, **options)
+
+    def inner_step_size(self) -> float:
+        """The inner attack's step in pixel units: ``attack_step_size / 255``, or the attacks' default rule."""
+        if self.attack_step_size is not None:
+            return self.attack_step_size / 255
+        return default_step_size(self.eps / 255, self.attack_steps, self.attack_norm)
 
     @property
     def learning_rate(self) -> float:
@@ -401,7 +408,7 @@ class Trainer:
         if c.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         terms = adversarial_losses(self.objective, encoder, self.original, self.model.text_head, images, labels,
-                                   eps=c.eps / 255, step_size=c.attack_step_size / 255, steps=c.attack_steps,
+                                   eps=c.eps / 255, step_size=c.inner_step_size(), steps=c.attack_steps,
                                    norm=c.attack_norm, generator=self.attack_rng, encode=self.encode,
                                    precision=c.precision)
         if not torch.isfinite(terms.total):

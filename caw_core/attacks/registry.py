@@ -8,10 +8,8 @@ default is used (PGD/CW 10, AutoAttack 100).
 PGD and CW stop per image once it is misclassified (the fooling iterate is
 kept, later steps skip it). Budgets, as the evaluation protocol fixes them: eps in pixel units (1/255 is one
 grey level); PGD and CW start at a uniform random point of the ball and step
-max(1/255, 2.5 * eps / steps) under linf -- exactly the protocol's 1/255 at
-eps = 1/255 with 10 or 100 steps, and Madry et al.'s 2.5 * eps / steps rule
-once eps is large enough that 1/255 steps could not cross the ball -- and
-2.5 * eps / steps under l2.
+:func:`caw_core.attacks.pgd.default_step_size` (2 * eps / steps, floored at
+1/255 under linf: exactly the protocol's 1/255 at eps = 1/255).
 """
 
 from __future__ import annotations
@@ -24,9 +22,7 @@ import torch
 
 from caw_core.attacks.autoattack import autoattack
 from caw_core.attacks.cw import cw_pgd
-from caw_core.attacks.pgd import NORMS, pgd
-
-LINF_STEP = 1.0 / 255
+from caw_core.attacks.pgd import NORMS, default_step_size, pgd
 
 
 @dataclass(frozen=True)
@@ -73,10 +69,6 @@ def attack_sort_key(token: str) -> tuple[int, int]:
     return list(ATTACKS).index(name), steps or 0
 
 
-def pgd_step_size(eps: float, steps: int, norm: str) -> float:
-    return max(LINF_STEP, 2.5 * eps / steps) if norm == "linf" else 2.5 * eps / steps
-
-
 def attack_images(
     name: str,
     model: Callable[[torch.Tensor], torch.Tensor],
@@ -102,5 +94,5 @@ def attack_images(
     generator = torch.Generator(device=images.device).manual_seed(seed)
     attack = pgd if name == "pgd" else cw_pgd
     with torch.autocast(images.device.type, enabled=False):
-        return attack(model, images.float(), labels, eps, pgd_step_size(eps, steps, norm), steps, norm=norm,
+        return attack(model, images.float(), labels, eps, default_step_size(eps, steps, norm), steps, norm=norm,
                       random_start=True, generator=generator, stop_when_fooled=True)
