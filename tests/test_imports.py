@@ -35,3 +35,12 @@ def run_cli_in_fresh_interpreter(*argv: str) -> dict:
 def test_help_imports_no_torch(argv):
     result = run_cli_in_fresh_interpreter(*argv)
     assert result == {"code": 0, "loaded": []}
+
+
+def test_one_tokenizer_per_architecture_per_process():
+    from caw_core.models import load_model
+
+    first, second = load_model("caw-test-tiny"), load_model("caw-test-tiny")
+    assert first.tokenizer is second.tokenizer
+    tokens = first.tokenizer(["a red circle."])
+    assert tokens.equal(second.tokenizer(["a red circle."]))
