@@ -86,3 +86,14 @@ def test_random_augmentation_turns_the_cache_off_and_refuses_forcing_it():
     assert for_run(None, Data(), 4, 2, {}, torch.device("cpu"), None, announce=False) is None
     with pytest.raises(ValueError, match="deterministic training transform"):
         for_run(True, Data(), 4, 2, {}, torch.device("cpu"), None, announce=False)
+
+
+@pytest.mark.parametrize("method", ["caw", "fare"])
+def test_bench_cache_mode_computes_the_optimized_losses(method):
+    from caw_core.benchmarks.bench import BenchConfig, build_step
+
+    config = BenchConfig(model="caw-test-tiny", batch_size=4, classes=5, device="cpu", threads=1, mode="cache")
+    plain, cached = (build_step(config, method, mode, torch.device("cpu")) for mode in ("optimized", "cached"))
+    for _ in range(2):  # the second step runs on moved weights: the cache must still hold O's features
+        fast, slow = cached(), plain()
+        assert fast.total.item() == pytest.approx(slow.total.item(), rel=1e-5, abs=1e-7)

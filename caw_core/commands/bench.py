@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
                         help="pretrained tag or weights file (default: random weights; speed does not depend on them)")
     parser.add_argument("--methods", default=",".join(METHODS_BENCHED), help="comma-separated methods")
     parser.add_argument("--mode", choices=MODE_CHOICES, default=defaults.mode,
-                        help="optimized, naive, both (optimized + naive), or reference (methods pmg-aft,tga-zsr)")
+                        help="optimized, naive, both (optimized + naive), reference (methods pmg-aft,tga-zsr against their "
+                             "ported reference steps), or cache (optimized without/with the original-feature cache)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--classes", type=int, default=defaults.classes, help="class names in the text head")
     parser.add_argument("--steps", type=int, default=defaults.steps, help="timed steps per job")
