@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, pretrained=args.pretrained, methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
         mode=args.mode, batch_size=args.batch_size, classes=args.classes, steps=args.steps, warmup=args.warmup,
         device=args.device, precision=args.precision, channels_last=args.channels_last, compile=args.compile,
-        eval=args.eval, eval_repeats=args.eval_repeats, isolate=args.isolate, threads=args.threads,
+        eval=args.eval, eval_repeats=args.eval_repeats, isolate=args.isolate,
+        threads=args.threads if args.threads is not None else getattr(args, "global_threads", None),
         seed=args.seed)
     records = []
     for record in run_bench(config):
