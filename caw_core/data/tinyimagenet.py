@@ -41,7 +41,8 @@ LAYOUT = Layout(
         "train": [f"{FOLDER}/wnids.txt", f"{FOLDER}/words.txt", f"{FOLDER}/train"],
     },
     contents=[f"{FOLDER}/train/<wnid>/images/<wnid>_<n>.JPEG", f"{FOLDER}/val/images/val_<n>.JPEG"],
-    source=f"{URL}, extracted into the root",
+    source=URL,
+    archives={"tiny-imagenet-200.zip": ""},
 )
 
 
@@ -107,5 +108,6 @@ register(
         splits=LAYOUT.splits,
         download=_download,
         family="paper",
+        guide=LAYOUT.guide,
     )
 )
