@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from caw_core.commands.config_args import add_dataclass_options, config_from_args
+from caw_core.commands.progress import Progress, add_quiet_flag
+from caw_core.train_logs import TrainingLogs, parse_log_kinds
 
 HELP = {
     "method": "training objective",
@@ -61,13 +62,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", default=None,
                         help="continue the run in RUN_DIR from its latest checkpoint (its config is reused; "
                              "--epochs/--max-steps given here extend it)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--log", action="append", default=None, metavar="tensorboard|csv",
+                        help="also write the per-step metrics as TensorBoard scalars + hparams (view with "
+                             "'tensorboard --logdir RUNS_DIR') or as metrics.csv, in the run folder; repeat or "
+                             "give a comma list")
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from caw_core.train import Trainer, resume_config, TrainConfig
 
+    kinds = parse_log_kinds(args.log)
     if args.resume:
         defaults = TrainConfig()
         extend = {k: getattr(args, k) for k in ("epochs", "max_steps") if getattr(args, k) != getattr(defaults, k)}
@@ -75,23 +81,17 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(config, resume=True)
     else:
         trainer = Trainer(config_from_args(TrainConfig, args))
-    show = trainer.ctx.is_main and not args.quiet
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(total=trainer.total_steps, initial=trainer.progress.step, unit="step", dynamic_ncols=True,
-                   file=sys.stderr)
-        print(f"run folder: {trainer.run_dir}", file=sys.stderr)
+    progress = Progress(trainer.total_steps, "train", "step", initial=trainer.progress.step,
+                        quiet=args.quiet or not trainer.ctx.is_main)
+    progress.message(f"run folder: {trainer.run_dir}")
     last = {}
-    for record in trainer.run():
-        last = record
-        if bar is not None and record["event"] == "step":
-            bar.update(1)
-            bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "ce", "ca", "reg", "robust_acc")
-                             if record.get(k) is not None}, refresh=False)
-    if bar is not None:
-        bar.close()
+    with progress, TrainingLogs(kinds if trainer.ctx.is_main else [], trainer.run_dir, trainer.config, trainer.progress.step) as logs:
+        for record in trainer.run():
+            last = record
+            logs.write(record)
+            if record["event"] == "step":
+                progress.update(record["step"], **{k: record[k] for k in ("loss", "ce", "ca", "reg", "robust_acc")
+                                                   if record.get(k) is not None})
     if trainer.ctx.is_main:
         print(f"{last.get('event', 'done')} at step {last.get('step')} of {last.get('total_steps')}; "
               f"checkpoints in {trainer.run_dir / 'checkpoints'}")
