@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -57,10 +57,15 @@ class Export:
         return self.folder / WEIGHTS_FILE
 
 
-def export_model(source: str | Path, out_dir: str | Path, results: Optional[str | Path] = None) -> Export:
+EXPORT_STAGES = ("load the model", "write the weights", "write the config and the model card")
+
+
+def export_model(source: str | Path, out_dir: str | Path, results: Optional[str | Path] = None,
+                 on_stage: Callable[[int, str], None] = lambda done, stage: None) -> Export:
     """Write the full CLIP of the caw checkpoint ``source`` (run, step folder or model file) to ``out_dir``.
 
     ``results`` is an evaluation folder (``caw-core eval --out``) whose table goes into the model card.
+    ``on_stage(i, name)`` is called as each of :data:`EXPORT_STAGES` finishes (for progress displays).
     """
     import open_clip
     from safetensors.torch import save_file
@@ -75,6 +80,7 @@ def export_model(source: str | Path, out_dir: str | Path, results: Optional[str 
     if results is not None and not Path(results).is_dir():
         raise FileNotFoundError(f"results folder {results} does not exist")
     model = load_model(ModelSpec(base["name"], base.get("pretrained"), str(checkpoint)))
+    on_stage(1, EXPORT_STAGES[0])
     arch = TOY_ARCH if base["name"] == TOY_MODEL else base["name"]
     run_config = _run_config(checkpoint)
     out = Path(out_dir)
@@ -85,12 +91,14 @@ def export_model(source: str | Path, out_dir: str | Path, results: Optional[str 
     metadata = {"format": "pt", "caw_base_model": json.dumps(base), "caw_checkpoint": str(checkpoint)}
     with atomic_path(out / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp), metadata=metadata)
+    on_stage(2, EXPORT_STAGES[1])
     preprocess = open_clip.get_model_preprocess_cfg(model.clip)
     atomic_write_json(out / CONFIG_FILE, {"model_cfg": open_clip.get_model_config(arch),
                                           "preprocess_cfg": _plain(preprocess)})
     export = Export(out, arch, base, checkpoint, run_config)
     card = model_card(export, results)
     atomic_write(out / CARD_FILE, lambda handle: handle.write(card))
+    on_stage(3, EXPORT_STAGES[2])
     return export
 
 

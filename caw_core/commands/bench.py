@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from caw_core.commands.progress import Progress, add_quiet_flag
 
 
 def add_parser(subparsers) -> None:
@@ -44,6 +45,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON report to this file")
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -57,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
         eval=args.eval, eval_repeats=args.eval_repeats, isolate=args.isolate, threads=args.threads,
         seed=args.seed)
     records = []
-    for record in run_bench(config):
-        records.append(record)
-        label = record.get("method", "eval") + " " + record.get("mode", "")
-        print(f"bench: {label.strip()} done", file=sys.stderr)
+    jobs = len(config.methods) * len(config.modes) + bool(config.eval)
+    with Progress(jobs, "bench", "job", quiet=args.quiet) as progress:
+        for record in run_bench(config):
+            records.append(record)
+            label = record.get("method", "eval") + " " + record.get("mode", "")
+            progress.update(len(records), last=label.strip())
     report = bench_report(config, records)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

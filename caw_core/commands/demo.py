@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from caw_core.commands.progress import Progress, add_quiet_flag
 from caw_core.io import atomic_write
 
 
@@ -26,6 +26,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--n", type=int, default=defaults.n, help="evaluation images per task")
     parser.add_argument("--device", default=defaults.device, help="cpu, cuda, auto")
     parser.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run of the same pipeline")
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -37,25 +38,33 @@ def run(args: argparse.Namespace) -> int:
     config = DemoConfig(out=args.out, eps=args.eps, train_steps=args.train_steps, n=args.n, device=args.device,
                         quick=args.quick)
     started, stage, table = time.perf_counter(), None, None
+    log = Progress(None, quiet=args.quiet)  # side lines only
+    bar = None
     for record in run_demo(config):
         if "stage" in record and record["stage"] != stage:
             stage = record.get("stage")
-            print(f"[{time.perf_counter() - started:6.0f}s] {stage}", file=sys.stderr)
+            if bar is not None:
+                bar.close()
+                bar = None
+            log.message(f"[{time.perf_counter() - started:6.0f}s] {stage}")
         event = record["event"]
-        if event == "step" and (record["step"] % 25 == 0 or record["step"] == record["total_steps"]):
-            print(f"    step {record['step']}/{record['total_steps']}  loss {record['loss']:.3f}  "
-                  f"train robust acc {record['robust_acc']:.2f}", file=sys.stderr)
+        if event == "step":
+            if bar is None:
+                bar = Progress(record["total_steps"], "    train", "step", quiet=args.quiet)
+            bar.update(record["step"], **{k: record[k] for k in ("loss", "robust_acc") if record.get(k) is not None})
         elif event == "result":
-            print(f"    {record['model']:>14}  {record['dataset']:<14} {record['attack']:<6} "
-                  f"acc {record['accuracy']:.3f}  worst-case {record['robust_accuracy']:.3f}"
-                  f"{'  (reused)' if record['reused'] else ''}", file=sys.stderr)
+            log.message(f"    {record['model']:>14}  {record['dataset']:<14} {record['attack']:<6} "
+                        f"acc {record['accuracy']:.3f}  worst-case {record['robust_accuracy']:.3f}"
+                        f"{'  (reused)' if record['reused'] else ''}")
         elif event == "table":
             table = record
+    if bar is not None:
+        bar.close()
     wall = time.perf_counter() - started
     text = (f"# caw demo\n\nCommand: `caw-core demo{' --quick' if args.quick else ''}` "
             f"(eps {config.scaled().eps:g}/255, {config.scaled().n} images per task), wall time {wall:.0f} s.\n\n"
             + table["markdown"])
     atomic_write(Path(args.out) / "RESULTS.md", lambda handle: handle.write(text))
     print(text)
-    print(f"(also written to {Path(args.out) / 'RESULTS.md'})", file=sys.stderr)
+    log.message(f"(also written to {Path(args.out) / 'RESULTS.md'})")
     return 0

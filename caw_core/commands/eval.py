@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from caw_core.commands.progress import Progress, add_quiet_flag
+
 EPILOG = """\
 models: --model/--pretrained name the base CLIP; each --checkpoint adds one fine-tuned
 model on that base, and '--checkpoint none' the base itself. Without --checkpoint the
@@ -73,7 +75,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--num-workers", type=int, default=defaults.num_workers, help="DataLoader workers")
     parser.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=defaults.skip_existing,
                         help="reuse finished per-image results in --out (resume); --no-skip-existing recomputes")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -92,21 +94,17 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from caw_core.evaluate import evaluate
     from caw_core.report import render_report
 
     bar = None
     for record in evaluate(config_from_args(args)):
         event = record["event"]
-        if event == "progress" and not args.quiet:
+        if event == "progress":
             if bar is None:
-                bar = tqdm(total=record["total"], unit="img", dynamic_ncols=True, file=sys.stderr,
-                           desc=f"{record['dataset']} {record['attack']}")
-            bar.update(record["done"] - bar.n)
-            if record["accuracy"] is not None:
-                bar.set_postfix(acc=f"{100 * record['accuracy']:.1f}%", refresh=False)
+                bar = Progress(record["total"], f"{record['dataset']} {record['attack']}", "img", quiet=args.quiet)
+            bar.update(record["done"], **({} if record["accuracy"] is None
+                                          else {"acc": f"{100 * record['accuracy']:.1f}%"}))
         elif event == "result":
             if bar is not None:
                 bar.close()

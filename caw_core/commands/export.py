@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from caw_core.commands.progress import Progress, add_quiet_flag
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -18,16 +20,17 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder to write the export into")
     parser.add_argument("--results", type=Path, default=None,
                         help="an evaluation folder ('caw-core eval --out') whose table goes into the model card")
-    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from caw_core.export import export_model
+    from caw_core.export import EXPORT_STAGES, export_model
 
-    export = export_model(args.source, args.out, results=args.results)
-    if not args.quiet:
-        print(f"exported {export.checkpoint} ({export.arch}) to {export.folder}: load it with "
-              f"open_clip.create_model_and_transforms({export.arch!r}, pretrained={str(export.weights)!r}) "
-              f"or caw-core eval --model {export.arch} --pretrained {export.weights}")
+    with Progress(len(EXPORT_STAGES), "export", "stage", quiet=args.quiet) as progress:
+        export = export_model(args.source, args.out, results=args.results,
+                              on_stage=lambda done, stage: progress.update(done, last=stage))
+    print(f"exported {export.checkpoint} ({export.arch}) to {export.folder}: load it with "
+          f"open_clip.create_model_and_transforms({export.arch!r}, pretrained={str(export.weights)!r}) "
+          f"or caw-core eval --model {export.arch} --pretrained {export.weights}")
     return 0

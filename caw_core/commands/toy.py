@@ -11,6 +11,7 @@ import math
 import sys
 
 from caw_core.commands.config_args import non_negative_int, positive_float, positive_int
+from caw_core.commands.progress import Progress, add_quiet_flag
 from caw_core.toy.model import RESOURCES
 
 
@@ -32,6 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pre.add_argument("--threads", type=positive_int, default=defaults.threads)
     pre.add_argument("--eval-every", type=non_negative_int, default=0, help="zero-shot check every N steps (0: only at the end)")
     pre.add_argument("--print-every", type=positive_int, default=10)
+    add_quiet_flag(pre)
 
     sample = sub.add_parser("sample", help="save a grid of toy scenes with their captions")
     sample.add_argument("--out", required=True, help="PNG path")
@@ -64,10 +66,12 @@ def _pretrain(args) -> int:
     if args.minutes is not None:
         config.steps = estimate_steps(config, args.minutes)
         print(f"{args.minutes:g} min at this machine's speed -> {config.steps} steps; to reproduce: {config.command()}")
-    for record in pretrain(config):
-        step = int(record["step"])
-        if "wall_time_s" in record or any(k.startswith("zeroshot/") for k in record) or step % args.print_every == 0:
-            print(_format(record), flush=True)
+    with Progress(config.steps, "pretrain", "step", quiet=args.quiet) as progress:
+        for record in pretrain(config):
+            step = int(record["step"])
+            progress.update(step)
+            if "wall_time_s" in record or any(k.startswith("zeroshot/") for k in record) or step % args.print_every == 0:
+                progress.message(_format(record))
     print(f"wrote {config.out_dir}/{config.name}.safetensors and {config.name}.json")
     return 0
 
