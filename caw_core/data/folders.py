@@ -4,8 +4,9 @@ torchvision's ``ImageFolder`` walks each class folder with
 ``os.walk(followlinks=True)``: a symlink pointing at one of its own parents
 makes that walk endless. :func:`walk_files` follows symlinked folders (class
 folders that are links into another disk are common) but enters each real
-folder once, keyed by ``(st_dev, st_ino)``, so a loop ends the walk of that
-branch instead of hanging. Only regular files (or links to them) are listed:
+folder once, keyed by ``(st_dev, st_ino)`` -- the class folders themselves
+included -- so a loop ends the walk of that branch instead of hanging, and a
+link into another class folder does not count its images twice. Only regular files (or links to them) are listed:
 a FIFO or device named like an image is never opened.
 """
 
@@ -22,16 +23,22 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extensi
 from caw_core.data.registry import DatasetError
 
 
-def walk_files(folder: str | os.PathLike, seen: Optional[set] = None) -> Iterator[str]:
-    """Every regular file below ``folder`` (sorted per folder), each real folder visited once."""
-    seen = set() if seen is None else seen
+def _key(path: str | os.PathLike) -> Optional[tuple[int, int]]:
     try:
-        info = os.stat(folder)
+        info = os.stat(path)
     except OSError:
-        return
-    if (info.st_dev, info.st_ino) in seen:
-        return
-    seen.add((info.st_dev, info.st_ino))
+        return None
+    return info.st_dev, info.st_ino
+
+
+def walk_files(folder: str | os.PathLike, seen: Optional[set] = None) -> Iterator[str]:
+    """Every regular file below ``folder`` (sorted per folder), never entering a real folder in ``seen`` twice.
+
+    ``seen`` is shared with the caller: folders already walked (or reserved, like the other class folders)
+    are skipped when a link leads back to them.
+    """
+    seen = set() if seen is None else seen
+    seen.add(_key(folder))
     try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda e: e.name)
@@ -39,12 +46,13 @@ def walk_files(folder: str | os.PathLike, seen: Optional[set] = None) -> Iterato
         raise DatasetError(f"cannot list {folder}: {exc.strerror or exc}") from exc
     for entry in entries:
         try:
-            mode = os.stat(entry.path).st_mode  # follows links; a dangling link raises
+            info = os.stat(entry.path)  # follows links; a dangling link raises
         except OSError:
             continue
-        if stat.S_ISDIR(mode):
-            yield from walk_files(entry.path, seen)
-        elif stat.S_ISREG(mode):
+        if stat.S_ISDIR(info.st_mode):
+            if (info.st_dev, info.st_ino) not in seen:
+                yield from walk_files(entry.path, seen)
+        elif stat.S_ISREG(info.st_mode):
             yield entry.path
 
 
@@ -57,9 +65,10 @@ class LoopSafeImageFolder(ImageFolder):
         if not class_to_idx:
             raise DatasetError(f"{directory} has no class folders")
         allowed = extensions or IMG_EXTENSIONS
+        seen = {_key(directory)} | {_key(Path(directory) / name) for name in class_to_idx}  # each walked once
         samples = []
         for name in sorted(class_to_idx):
-            samples += [(path, class_to_idx[name]) for path in walk_files(Path(directory) / name)
+            samples += [(path, class_to_idx[name]) for path in walk_files(Path(directory) / name, seen)
                         if has_file_allowed_extension(path, allowed)]
         if not samples:
             raise DatasetError(f"{directory} has class folders but no images ({', '.join(allowed)})")

@@ -33,6 +33,7 @@ from typing import Callable, Optional
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import default_loader
 
+from caw_core.data.checked import require_regular_files
 from caw_core.data.folders import LoopSafeImageFolder, walk_files
 from caw_core.data.layout import Layout, has_entry
 from caw_core.data.registry import DatasetError, DatasetNotFoundError, DatasetSpec, register
@@ -181,6 +182,7 @@ def _build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[s
         raise DatasetNotFoundError(f"ImageNet not found under {root}: missing {', '.join(missing)}\n"
                                    f"expected layout:\n{LAYOUT.describe()}")
     base = Path(root) / "imagenet"
+    require_regular_files(base, [f"{DEVKIT}.tar.gz", _META, _GROUND_TRUTH])
     if has_entry(base / "val", _is_wnid_folder):
         data: Dataset = ImageNetVal(str(base / "val"), transform=transform)
     else:

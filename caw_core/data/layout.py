@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+from caw_core.data.checked import require_regular_files
 from caw_core.data.registry import DatasetNotFoundError, paths_missing
 
 
@@ -64,6 +65,7 @@ class Layout:
                 + ", ".join(missing)
                 + f"\nexpected layout:\n{self.describe()}"
             )
+        require_regular_files(root, self.files[split])
         return self
 
     def describe(self) -> str:
@@ -156,7 +158,7 @@ class AnyLayout:
             raise DatasetNotFoundError(
                 f"{display_name} split {split!r} not found under {root}: missing "
                 + ", ".join(self.missing(root, split)) + f"\nexpected layout, one of:\n{self.describe()}")
-        return found
+        return found.require(root, split, display_name)
 
     def describe(self) -> str:
         return "\n".join(o.describe() for o in self.options)

@@ -20,7 +20,16 @@ from torch.utils.data import Dataset
 
 
 class DatasetError(Exception):
-    """Base class for dataset problems a user can fix (missing files, bad names)."""
+    """Base class for dataset problems a user can fix (missing files, bad names, unreadable files)."""
+
+    def __str__(self) -> str:
+        # A DataLoader worker re-raises our error as DatasetError("Caught DatasetError in DataLoader worker
+        # process 0.\nOriginal Traceback ...\ncaw_core...DatasetError: <message>"): keep the message only.
+        text = super().__str__()
+        if "Original Traceback" in text:
+            last = text.rstrip().splitlines()[-1]
+            return last.split(": ", 1)[1] if "Error: " in last else last
+        return text
 
 
 class UnknownDatasetError(DatasetError, KeyError):
@@ -189,6 +198,10 @@ def load_dataset(
         )
     require_dataset(spec.name, root)
     data, classnames = spec.build(Path(root or "."), split, transform or pixel_transform(image_size))
+    if not spec.synthetic:
+        from caw_core.data.checked import CheckedDataset
+
+        data = CheckedDataset(data, spec.display_name, len(classnames))
     return ZeroShotDataset(spec.name, data, list(classnames), list(spec.templates), split)
 
 

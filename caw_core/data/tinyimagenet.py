@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import default_loader
 from torchvision.datasets.utils import download_and_extract_archive
 
+from caw_core.data.checked import reading
 from caw_core.data.layout import Layout
 from caw_core.data.names import clean_classname
 from caw_core.data.registry import DatasetSpec, register
@@ -89,7 +90,9 @@ def _first_synonyms(words_file: Path, wnids: list[str]) -> list[str]:
 
 def _build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
     LAYOUT.require(root, split, "TinyImageNet")
-    data = TinyImageNet(root, split, transform)
+    with reading("TinyImageNet", [Path(root) / p for p in LAYOUT.files[split] if "." in Path(p).name],
+                 "the wnids.txt/words.txt/val_annotations.txt of tiny-imagenet-200.zip"):
+        data = TinyImageNet(root, split, transform)
     return data, data.classes
 
 

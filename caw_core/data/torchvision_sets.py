@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets as tvd
 from torchvision.datasets.folder import default_loader
 
+from caw_core.data.checked import reading
 from caw_core.data.folders import LoopSafeImageFolder
 from caw_core.data.layout import AnyLayout, Layout
 from caw_core.data.names import clean_classname
@@ -79,6 +80,18 @@ class _STL10(_NoHashCheck, tvd.STL10):
 
 class _Flowers102(_NoHashCheck, tvd.Flowers102):
     pass
+
+
+class _PCAM(tvd.PCAM):
+    """PCAM, with its two .h5 files opened once up front: torchvision opens them only per item."""
+
+    def __init__(self, root: str, split: str, transform: Callable) -> None:
+        super().__init__(root, split=split, transform=transform)
+        images, targets = (self._base_folder / self._FILES[split][kind][0] for kind in ("images", "targets"))
+        with self.h5py.File(images, "r") as x, self.h5py.File(targets, "r") as y:
+            if "x" not in x or "y" not in y or len(x["x"]) != len(y["y"]):
+                raise DatasetError(f"{images} and {targets} are not a PCAM pair: expected an 'x' dataset of N "
+                                   "96x96x3 patches and a 'y' dataset of N labels")
 
 
 # --- split arguments -----------------------------------------------------------
@@ -184,9 +197,11 @@ def register_torchvision(
     """
 
     def build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
-        layout.require(root, split, display_name)
-        data = dataset_cls(str(root), transform=transform, **split_kwargs(split))
-        return data, classnames(data)
+        found = layout.require(root, split, display_name)
+        files = [Path(root) / p for p in found.files[split]]
+        with reading(display_name, files, f"the files of {display_name} as in 'caw-core data check {name}'"):
+            data = dataset_cls(str(root), transform=transform, **split_kwargs(split))
+            return data, classnames(data)
 
     def download(root: Path) -> None:
         (download_cls or dataset_cls)(str(root), download=True, **split_kwargs(layout.splits[0]))
@@ -558,6 +573,7 @@ register_torchvision(
         source="https://github.com/basveeling/pcam (files on https://zenodo.org/records/2546921)",
         archives={f"camelyonpatch_level_2_split_test_{xy}.h5.gz": "pcam" for xy in ("x", "y")},
     ),
-    dataset_cls=tvd.PCAM,
+    dataset_cls=_PCAM,
     classnames=lambda data: list(PCAM_CLASSNAMES),
+    download_cls=tvd.PCAM,
 )
