@@ -34,7 +34,7 @@ import torch
 
 from caw_core.io import atomic_path, atomic_write, atomic_write_json
 from caw_core.models.checkpoint import CheckpointError, read_base_model, resolve_checkpoint
-from caw_core.models.loading import TOY_ARCH, TOY_MODEL, ModelSpec, load_model
+from caw_core.models.loading import TEST_ARCH, TOY_ARCH, TOY_MODEL, ModelSpec, load_model
 
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
@@ -51,10 +51,23 @@ class Export:
     base: dict
     checkpoint: Path
     run_config: dict
+    logit_scale: float = 100.0  # exp of the exported logit_scale parameter
 
     @property
     def weights(self) -> Path:
         return self.folder / WEIGHTS_FILE
+
+    @property
+    def custom_arch(self) -> bool:
+        """True for caw's own architectures (toy, test-tiny), which stock open_clip reads via ``local-dir:``."""
+        return self.arch in (TOY_ARCH, TEST_ARCH)
+
+    def open_clip_call(self, folder: Optional[str] = None) -> str:
+        """The stock open_clip call that loads this export from ``folder`` (default: where it was written)."""
+        folder = folder or str(self.folder)
+        if self.custom_arch:
+            return f'open_clip.create_model_and_transforms("local-dir:{folder}")'
+        return f'open_clip.create_model_and_transforms("{self.arch}", pretrained="{Path(folder) / WEIGHTS_FILE}")'
 
 
 EXPORT_STAGES = ("load the model", "write the weights", "write the config and the model card")
@@ -95,7 +108,7 @@ def export_model(source: str | Path, out_dir: str | Path, results: Optional[str 
     preprocess = open_clip.get_model_preprocess_cfg(model.clip)
     atomic_write_json(out / CONFIG_FILE, {"model_cfg": open_clip.get_model_config(arch),
                                           "preprocess_cfg": _plain(preprocess)})
-    export = Export(out, arch, base, checkpoint, run_config)
+    export = Export(out, arch, base, checkpoint, run_config, float(model.clip.logit_scale.detach().exp()))
     card = model_card(export, results)
     atomic_write(out / CARD_FILE, lambda handle: handle.write(card))
     on_stage(3, EXPORT_STAGES[2])
@@ -192,10 +205,17 @@ def _method_summary(method: str) -> str:
 def model_card(export: Export, results: Optional[str | Path] = None) -> str:
     """The README.md of an export, in the Hugging Face model card convention."""
     base = export.base
-    base_label = f"{base['name']} / {base.get('pretrained') or 'random init'}"
+    base_label = ("caw's embedded toy CLIP" if base["name"] == TOY_MODEL
+                  else f"{base['name']} / {base.get('pretrained')}")
     method = export.run_config.get("method", "unknown")
     data = export.run_config.get("data", "unknown")
     weights = WEIGHTS_FILE
+    use = f"model, _, preprocess = {export.open_clip_call('/path/to/this/folder')}"
+    if export.custom_arch:
+        use += (f"\n# {export.arch} is caw's own architecture: open_clip reads it from this folder's "
+                "open_clip_config.json\ntokenizer = open_clip.get_tokenizer(\"local-dir:/path/to/this/folder\")")
+    else:
+        use += f"\ntokenizer = open_clip.get_tokenizer(\"{export.arch}\")"
     return f"""{_front_matter(export)}
 
 # {export.arch} adversarially fine-tuned with caw ({method})
@@ -208,15 +228,15 @@ logit scale are the base model's, unchanged (fine-tuning trains the image tower 
 
 ```python
 import open_clip
-model, _, preprocess = open_clip.create_model_and_transforms("{export.arch}", pretrained="{weights}")
-tokenizer = open_clip.get_tokenizer("{export.arch}")
-# or, from this folder: open_clip.create_model_and_transforms("local-dir:.")
+{use}
 ```
 
 With caw: `caw-core eval --model {export.arch} --pretrained {weights} ...` (the GUI's model dialog takes the
 same file as its pretrained weights).
 
 caw resizes images inside the model (bilinear, antialiased) and classifies with `100 * cos(image, text)`;
+open_clip's `model(image, text)` scales the cosine by this export's `logit_scale.exp()` = {export.logit_scale:.4g}
+(the base model's; the same ranking, and the same logits where it is 100, as for OpenAI CLIP).
 open_clip's transform resizes with bicubic interpolation. Images already at the model's input size give
 identical features either way.
 

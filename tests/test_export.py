@@ -137,6 +137,9 @@ def test_export_of_the_toy_model_loads_in_stock_open_clip(tmp_path):
     export = export_model(folder, tmp_path / "export")
     assert export.arch == TOY_ARCH
     _assert_round_trip(export, ModelSpec("toy", None, str(folder)), tmp_path)
+    # the documented eval command takes the export as its base model
+    assert main(["eval", "--model", TOY_ARCH, "--pretrained", str(export.weights), "--datasets", "toy-shape",
+                 "--attacks", "clean", "--n", "4", "--out", str(tmp_path / "results"), "--quiet"]) == 0
 
 
 def test_export_refuses_a_random_base_and_bad_paths(tmp_path, capsys):

@@ -30,7 +30,6 @@ def run(args: argparse.Namespace) -> int:
     with Progress(len(EXPORT_STAGES), "export", "stage", quiet=args.quiet) as progress:
         export = export_model(args.source, args.out, results=args.results,
                               on_stage=lambda done, stage: progress.update(done, last=stage))
-    print(f"exported {export.checkpoint} ({export.arch}) to {export.folder}: load it with "
-          f"open_clip.create_model_and_transforms({export.arch!r}, pretrained={str(export.weights)!r}) "
+    print(f"exported {export.checkpoint} ({export.arch}) to {export.folder}: load it with {export.open_clip_call()} "
           f"or caw-core eval --model {export.arch} --pretrained {export.weights}")
     return 0
