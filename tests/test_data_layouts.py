@@ -79,3 +79,13 @@ def test_caltech101_nested_archive_is_explained_step_by_step(tmp_path):
     (target / "caltech-101" / "101_ObjectCategories.tar.gz").write_bytes(b"")
     guide = "\n".join(check_dataset("caltech101", tmp_path).guide)
     assert f"tar -xzf {target / 'caltech-101' / '101_ObjectCategories.tar.gz'} -C {target}" in guide
+
+
+def test_data_check_without_names_checks_the_16_paper_datasets(tmp_path, capsys):
+    for write in WRITERS.values():
+        write(tmp_path)
+    assert main(["data", "check", "--root", str(tmp_path)]) == 0
+    assert "16 of 16 datasets found" in capsys.readouterr().out
+    (tmp_path / "pcam" / "camelyonpatch_level_2_split_test_y.h5").unlink()
+    assert main(["data", "check", "--root", str(tmp_path)]) == 1
+    assert "15 of 16 datasets found" in capsys.readouterr().out
