@@ -17,8 +17,9 @@ import stat
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
-from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+from torchvision.datasets.folder import IMG_EXTENSIONS, default_loader, has_file_allowed_extension
 
 from caw_core.data.registry import DatasetError
 
@@ -73,3 +74,17 @@ class LoopSafeImageFolder(ImageFolder):
         if not samples:
             raise DatasetError(f"{directory} has class folders but no images ({', '.join(allowed)})")
         return samples
+
+
+class SampleList(Dataset):
+    """``(transform(image), label)`` for a list of ``(image path, label)`` pairs; subclasses fill ``samples``."""
+
+    samples: list[tuple[Path | str, int]]
+    transform: Callable
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        path, label = self.samples[i]
+        return self.transform(default_loader(str(path))), label

@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from torch.utils.data import Dataset
-from torchvision.datasets.folder import default_loader
 
 from caw_core.data.checked import require_regular_files
-from caw_core.data.folders import LoopSafeImageFolder, walk_files
+from caw_core.data.folders import LoopSafeImageFolder, SampleList, walk_files
 from caw_core.data.layout import Layout, has_entry
 from caw_core.data.registry import DatasetError, DatasetNotFoundError, DatasetSpec, register
 
@@ -102,7 +101,7 @@ class ImageNetVal(LoopSafeImageFolder):
         return found, {wnid: _LABEL[wnid] for wnid in found}
 
 
-class FlatImageNetVal(Dataset):
+class FlatImageNetVal(SampleList):
     """Flat layout: ``val/ILSVRC2012_val_<n>.JPEG`` labelled from the devkit's ground truth."""
 
     def __init__(self, val: Path, devkit: Path, transform: Callable) -> None:
@@ -117,13 +116,6 @@ class FlatImageNetVal(Dataset):
                                        f"(1..{len(labels)})")
                 self.samples.append((path, labels[number - 1]))
         self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int):
-        path, label = self.samples[i]
-        return self.transform(default_loader(path)), label
 
 
 def devkit_labels(devkit: Path) -> list[int]:

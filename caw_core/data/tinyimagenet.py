@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 from torch.utils.data import Dataset
-from torchvision.datasets.folder import default_loader
 from torchvision.datasets.utils import download_and_extract_archive
 
 from caw_core.data.checked import reading
+from caw_core.data.folders import SampleList
 from caw_core.data.layout import Layout
 from caw_core.data.names import clean_classname
 from caw_core.data.registry import DatasetSpec, register
@@ -47,7 +47,7 @@ LAYOUT = Layout(
 )
 
 
-class TinyImageNet(Dataset):
+class TinyImageNet(SampleList):
     """``(transform(image), label)`` pairs of one split of ``root/tiny-imagenet-200``."""
 
     def __init__(self, root: Path, split: str, transform: Callable) -> None:
@@ -69,13 +69,6 @@ class TinyImageNet(Dataset):
                 for path in sorted((base / "train" / wnid / "images").glob("*.JPEG"))
             ]
         self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int):
-        path, label = self.samples[i]
-        return self.transform(default_loader(str(path))), label
 
 
 def _lines(path: Path) -> list[str]:

@@ -21,10 +21,9 @@ from typing import Any, Callable, Optional
 
 from torch.utils.data import Dataset
 from torchvision import datasets as tvd
-from torchvision.datasets.folder import default_loader
 
 from caw_core.data.checked import reading
-from caw_core.data.folders import LoopSafeImageFolder
+from caw_core.data.folders import LoopSafeImageFolder, SampleList
 from caw_core.data.layout import AnyLayout, Layout
 from caw_core.data.names import clean_classname
 from caw_core.data.registry import DatasetError, DatasetSpec, register
@@ -360,7 +359,7 @@ DTD_LAYOUT = AnyLayout([
 ])
 
 
-class DTDFolder(Dataset):
+class DTDFolder(SampleList):
     """DTD read from ``<data>/labels/<split><partition>.txt`` and ``<data>/images``, as torchvision reads it.
 
     Labels index the sorted texture names of the split's label file.
@@ -372,13 +371,6 @@ class DTDFolder(Dataset):
         index = {name: i for i, name in enumerate(self.classes)}
         self.samples = [(data / "images" / row, index[row.split("/")[0]]) for row in rows]
         self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int):
-        path, label = self.samples[i]
-        return self.transform(default_loader(str(path))), label
 
 
 def _dtd(root: str, transform: Callable, split: str) -> Dataset:
@@ -515,7 +507,7 @@ CARS_LAYOUT = AnyLayout([
 ])
 
 
-class CarsAllInOne(Dataset):
+class CarsAllInOne(SampleList):
     """Stanford Cars from ``cars_annos.mat`` + ``car_ims/``: the ``test`` flag picks the split, labels are 1-based."""
 
     def __init__(self, base: Path, split: str, transform: Callable) -> None:
@@ -531,13 +523,6 @@ class CarsAllInOne(Dataset):
                                f"relative_im_path, class, test; class_names): {exc}") from exc
         self.samples = [(base / image, label) for image, label, test in rows if test == (split == "test")]
         self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int):
-        path, label = self.samples[i]
-        return self.transform(default_loader(str(path))), label
 
 
 def _cars(root: str, transform: Callable, split: str) -> Dataset:
