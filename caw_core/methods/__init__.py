@@ -26,9 +26,8 @@ from caw_core.methods.ft_adv import FTAdv
 from caw_core.methods.pmg_aft import PMGAFT
 from caw_core.methods.tecoa import TeCoA
 from caw_core.methods.tga_zsr import TGAZSR
-from caw_core.methods.scratch import Scratch
 
-METHODS: dict[str, type[Objective]] = {cls.name: cls for cls in (CAW, FTAdv, TeCoA, PMGAFT, TGAZSR, FARE, Scratch)}
+METHODS: dict[str, type[Objective]] = {cls.name: cls for cls in (CAW, FTAdv, TeCoA, PMGAFT, TGAZSR, FARE)}
 
 
 def method_class(name: str) -> type[Objective]:
