@@ -3,12 +3,13 @@
 The recipe (CAW paper, PMG-AFT, TGA-ZSR; see ANCHORS.md): for every batch of
 clean images x in [0, 1] with labels y,
 
-1. inner loop -- x' = PGD-k(x) in the linf ball of radius eps (default 2 steps
-   of 1/255, eps 1/255, uniform random start) against the current tower T,
-   maximising the objective's attack loss (zero-shot CE for all but FARE);
-2. outer loop -- one optimizer step (SGD momentum 0.9, weight decay 0 by
-   default) on the objective's loss, learning rate warmed up linearly then
-   cosine-decayed to 0.
+1. inner loop -- x' = PGD-k(x) in the linf ball of radius eps (the method's
+   recipe: 2 steps of 1/255 at eps 1/255 for all but FARE, uniform random
+   start) against the current tower T, maximising the objective's attack loss
+   (zero-shot CE for all but FARE);
+2. outer loop -- one optimizer step (the method's recipe: SGD momentum 0.9 and
+   no weight decay for all but FARE) on the objective's loss, learning rate
+   warmed up linearly (at most a tenth of the run) then cosine-decayed to 0.
 
 The text tower is frozen and its class head computed once. :class:`Trainer`
 yields a record (a dict of plain Python values) after every step; callers (the
