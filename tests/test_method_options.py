@@ -102,3 +102,8 @@ def test_help_states_the_warmup_cap_and_each_methods_recipe(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "capped at a tenth of the run" in text
     assert "1e-05 for tecoa, fare" in text and "adamw for fare" in text
+
+
+def test_method_options_cannot_change_on_resume(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path), "--alpha", "3"]) == 2
+    assert "keeps the method options of its config.json" in capsys.readouterr().err

@@ -91,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.train import Trainer, resume_config, TrainConfig
 
     if args.resume:
+        if any(dest.startswith("method_option:") for dest in vars(args)):
+            raise ValueError("a resumed run keeps the method options of its config.json; start a new run to change them")
         defaults = TrainConfig()
         extend = {k: getattr(args, k) for k in ("epochs", "max_steps") if getattr(args, k) != getattr(defaults, k)}
         config = resume_config(args.resume, **extend)
