@@ -179,6 +179,37 @@ def _gather(pairs: list[tuple[int, bool]], ctx: distributed.DistContext) -> list
     return [pair for part in everyone for pair in part]
 
 
+def prepare_dataset(config: EvalConfig, model, name: str):
+    """``(data, indices, attacked)``: dataset ``name`` preprocessed as the config's protocol says, the evaluated
+    subset, and the model the attacks see (behind a bicubic upsampling where the protocol attacks at native size).
+    Sets the model's text head to the dataset's classes."""
+    resize = get_protocol(config.protocol).resize_for(name)
+    data = load_dataset(name, Path(config.data_root), image_size=model.image_size,
+                        transform=pixel_transform(model.image_size, resize))
+    indices = subset_indices(config.seed, name, config.n, len(data))
+    model.set_classes(data.classnames, data.templates)  # text head: once per dataset
+    return data, indices, NativeResolution(model, model.image_size) if resize == 0 else model
+
+
+def check_gradient_masking_per_dataset(config: EvalConfig) -> Iterator[dict]:
+    """:func:`caw_core.integrity.check_gradient_masking` on the first ``batch_size`` images of each dataset's
+    subset, per model: ``{"model", "dataset", "n", "report"}`` records (fp32, the config's eps and norm)."""
+    from caw_core.integrity import check_gradient_masking
+
+    config.validate()
+    datasets = config.dataset_names()
+    check_datasets(datasets, config.data_root)
+    device = distributed.resolve_device(config.device)
+    for spec in config.model_specs():
+        model = load_model(spec, device)
+        for name in datasets:
+            data, indices, attacked = prepare_dataset(config, model, name)
+            images, labels = next(iter(DataLoader(Subset(data.data, indices), batch_size=config.batch_size)))
+            report = check_gradient_masking(attacked, images.to(device).float(), labels.to(device),
+                                            config.eps / 255.0, norm=config.norm, seed=config.seed)
+            yield {"model": spec.label(), "dataset": name, "n": len(labels), "report": report}
+
+
 class _Plan:
     """Overall progress over models x datasets x attacks: estimated work (images x forwards per image), done work,
     attack time, and the ETA they give."""
@@ -262,12 +293,7 @@ class _Evaluation:
 
     def dataset(self, model, spec: ModelSpec, weights: str, name: str, where: tuple[int, int]) -> Iterator[dict]:
         self.check_stop()
-        resize = self.protocol.resize_for(name)
-        data = load_dataset(name, Path(self.config.data_root), image_size=model.image_size,
-                            transform=pixel_transform(model.image_size, resize))
-        indices = subset_indices(self.config.seed, name, self.config.n, len(data))
-        model.set_classes(data.classnames, data.templates)  # text head: once per dataset
-        attacked = NativeResolution(model, model.image_size) if resize == 0 else model
+        data, indices, attacked = prepare_dataset(self.config, model, name)
         classes = len(data.classnames)
         for a in range(len(self.chain)):
             self.plan.plan(*where, a, len(indices), classes)

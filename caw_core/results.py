@@ -292,12 +292,12 @@ def find_result(out_dir: str | Path, key: ResultKey) -> Optional[Result]:
 
 
 def _is_ours(path: Path) -> bool:
-    """A JSON file that claims to be a caw result, or cannot be told apart from a broken one."""
+    """A JSON file that claims to be a caw result, or cannot be told apart from a broken one (not an object)."""
     try:
         payload = _read_json(path)
     except ResultsFileError:
         return True
-    return not isinstance(payload, dict) or "kind" not in payload or payload.get("kind") == KIND
+    return not isinstance(payload, dict) or payload.get("kind") == KIND
 
 
 def load_results(out_dir: str | Path, models: Optional[Iterable[Union[ModelSpec, str]]] = None,
