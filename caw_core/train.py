@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from caw_core import distributed
+from caw_core import distributed, feature_cache
 from caw_core.attacks.pgd import default_step_size, eval_mode, pgd
 from caw_core.data import load_dataset
 from caw_core.data.registry import require_dataset
@@ -102,6 +102,7 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 4
     clean_acc_every: int = 10
+    cache_original_features: Optional[bool] = None
     # bookkeeping
     runs_dir: str = "runs"
     name: Optional[str] = None
@@ -357,6 +358,10 @@ class Trainer:
             self.encode = DistributedDataParallel(
                 encoder, device_ids=[self.ctx.device.index] if self.ctx.device.type == "cuda" else None)
         self.attack_rng = torch.Generator(device=self.ctx.device).manual_seed(config.seed * 7919 + self.ctx.rank)
+        self.feature_cache = feature_cache.for_run(
+            config.cache_original_features, self.dataset.data, len(self.dataset), self.model.text_head.shape[-1],
+            {**self._base_model(), "data": config.data, "size": len(self.dataset), "image_size": self.model.image_size},
+            self.ctx.device, self.run_dir if self.ctx.is_main else None, announce=self.ctx.is_main)
         self.progress = _Progress()
         self._stop = False
         if resume:
@@ -412,6 +417,8 @@ class Trainer:
         if is_best:
             self.progress.best_robust = robust
         self.progress.robust_window = []
+        if self.feature_cache is not None:
+            self.feature_cache.save()
         state = TrainerState(
             step=self.progress.step,
             epoch=self.progress.step // self.steps_per_epoch,
@@ -426,17 +433,20 @@ class Trainer:
     def _loader(self, epoch: int, start_batch: int) -> DataLoader:
         sampler = EpochSampler(len(self.dataset), self.config.seed, epoch, self.per_rank_batch, self.ctx.rank,
                                self.ctx.world_size, start_batch)
-        return DataLoader(self.dataset.data, batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
+        return DataLoader(feature_cache.WithIndices(self.dataset.data), batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
                           num_workers=self.config.num_workers, pin_memory=self.ctx.device.type == "cuda",
                           generator=torch.Generator().manual_seed(self.config.seed + epoch),
                           persistent_workers=False)
 
-    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, lr: float) -> dict[str, Optional[float]]:
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, lr: float,
+                    indices: torch.Tensor) -> dict[str, Optional[float]]:
         c = self.config
         encoder = self.model.image_encoder
         if c.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        terms = adversarial_losses(self.objective, encoder, self.original, self.model.text_head, images, labels,
+        original = self.original if self.feature_cache is None else self.feature_cache.bind(self.original, images,
+                                                                                              indices)
+        terms = adversarial_losses(self.objective, encoder, original, self.model.text_head, images, labels,
                                    eps=c.eps / 255, step_size=c.inner_step_size(), steps=c.attack_steps,
                                    norm=c.attack_norm, generator=self.attack_rng, encode=self.encode,
                                    precision=c.precision)
@@ -470,12 +480,12 @@ class Trainer:
             epoch = start // self.steps_per_epoch
             while self.progress.step < self.total_steps:
                 loader = self._loader(epoch, self.progress.step - epoch * self.steps_per_epoch)
-                for images, labels in loader:
+                for images, labels, indices in loader:
                     tick = time.perf_counter()
                     images = images.to(self.ctx.device, non_blocking=True)
                     labels = labels.to(self.ctx.device, non_blocking=True)
                     lr = learning_rate_at(self.progress.step, c.learning_rate, c.warmup_steps, self.total_steps)
-                    values = self._train_step(images, labels, lr)
+                    values = self._train_step(images, labels, lr, indices)
                     values = distributed.mean_across_ranks(values, self.ctx)
                     if self.ctx.device.type == "cuda":
                         torch.cuda.synchronize(self.ctx.device)

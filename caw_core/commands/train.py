@@ -46,6 +46,8 @@ HELP = {
     "device": "auto, cpu, cuda, cuda:1, mps",
     "num_workers": "DataLoader worker processes",
     "clean_acc_every": "measure train clean accuracy every N steps (methods that don't compute it anyway)",
+    "cache_original_features": "compute the frozen tower's features on each clean training image once and reuse "
+                               "them across epochs and resumes (default: on unless the training transform is random)",
     "runs_dir": "folder of run folders",
     "name": "run folder name (default: method-data-timestamp)",
     "save_every": "checkpoint every N steps (and at the end or on stop)",
