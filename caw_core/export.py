@@ -141,8 +141,7 @@ _RECIPE_FIELDS = (
     ("attack_steps", "inner PGD steps"), ("attack_step_size", "inner step size (x/255)"),
     ("optimizer", "optimizer"), ("lr", "learning rate"), ("momentum", "momentum"),
     ("weight_decay", "weight decay"), ("warmup_steps", "warm-up steps"), ("epochs", "epochs"),
-    ("max_steps", "max steps"), ("batch_size", "batch size"), ("alpha", "CAW alpha"), ("beta", "CAW beta"),
-    ("kl", "CAW KL direction"), ("seed", "seed"),
+    ("max_steps", "max steps"), ("batch_size", "batch size"), ("seed", "seed"),
 )
 
 
@@ -178,6 +177,9 @@ def _front_matter(export: Export) -> str:
 
 def _recipe_table(config: dict) -> str:
     rows = [(label, config[key]) for key, label in _RECIPE_FIELDS if key in config and config[key] is not None]
+    options = config.get("method_options")
+    if isinstance(options, dict):
+        rows += [(f"method option {key}", value) for key, value in options.items()]
     if not rows:
         return "The run's config.json was not found next to the checkpoint, so the recipe is not recorded here."
     out = ["| setting | value |", "|---|---|"] + [f"| {label} | {value} |" for label, value in rows]
@@ -196,10 +198,19 @@ def _results_section(results: Optional[str | Path]) -> str:
 
 
 def _method_summary(method: str) -> str:
+    """The method's own description (class, else module docstring: first line) and its reference recipe."""
+    import inspect
+    import sys
+
     from caw_core.methods import METHODS
 
     objective = METHODS.get(str(method).replace("_", "-"))
-    return objective.summary if objective is not None else "(a method this version of caw does not know)"
+    if objective is None:
+        return "(a method this version of caw does not know)"
+    doc = objective.__dict__.get("__doc__") or sys.modules[objective.__module__].__doc__ or ""
+    first = inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ") if doc else objective.name
+    source = getattr(getattr(objective, "recipe", None), "source", "")
+    return first + (f" Reference recipe: {source}." if source else "")
 
 
 def model_card(export: Export, results: Optional[str | Path] = None) -> str:
@@ -247,8 +258,8 @@ Fine-tuned from checkpoint `{export.checkpoint.name}` of run `{export.run_config
 {_recipe_table(export.run_config)}
 
 Method: each batch is attacked with PGD inside the eps ball around the clean images (the inner loop), and the
-image tower takes one optimizer step on the method's loss at the adversarial images (the outer loop). The
-{method} loss: {_method_summary(method)} (T the fine-tuned tower, O the frozen original, x' the adversarial image).
+image tower takes one optimizer step on the method's loss at the adversarial images (the outer loop).
+{method}: {_method_summary(method)}
 
 ## Evaluation
 

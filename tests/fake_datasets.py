@@ -227,6 +227,11 @@ def write_caltech256(root: Path) -> Fake:
     return _identity(names, "caltech256/256_ObjectCategories", {"all": 6})
 
 
+def _without_year(names: list[str]) -> list[str]:
+    """Cars class names as caw reads them: the model year dropped, as the reference prompts do."""
+    return [name.rsplit(" ", 1)[0] for name in names]
+
+
 def write_cars(root: Path) -> Fake:
     from scipy.io import savemat
 
@@ -242,7 +247,7 @@ def write_cars(root: Path) -> Fake:
         annotations[0, i] = (0, 0, 7, 7, label, fname)
         _jpeg(base / "cars_test" / fname, label - 1)
     savemat(base / "cars_test_annos_withlabels.mat", {"annotations": annotations})
-    return _identity(names, "stanford_cars/cars_test_annos_withlabels.mat", {"test": 4})
+    return _identity(_without_year(names), "stanford_cars/cars_test_annos_withlabels.mat", {"test": 4})
 
 
 def write_pcam(root: Path) -> Fake:
@@ -377,7 +382,7 @@ def write_cars_all_in_one(root: Path) -> Fake:
         _jpeg(base / path, label - 1)
     savemat(base / "cars_annos.mat", {"annotations": annotations,
                                       "class_names": np.array([names], dtype=object)})
-    return _identity(names, "stanford_cars/cars_annos.mat", {"test": 3, "train": 2})
+    return _identity(_without_year(names), "stanford_cars/cars_annos.mat", {"test": 3, "train": 2})
 
 
 LAYOUT_WRITERS: dict[str, tuple[str, Callable[[Path], Fake]]] = {  # variant -> (dataset, writer)

@@ -25,7 +25,7 @@ from torchvision import datasets as tvd
 from caw_core.data.checked import reading
 from caw_core.data.folders import LoopSafeImageFolder, SampleList
 from caw_core.data.layout import AnyLayout, Layout
-from caw_core.data.names import clean_classname
+from caw_core.data.names import clean_classname, strip_model_year
 from caw_core.data.registry import DatasetError, DatasetSpec, register
 from caw_core.data.safe_pickle import require_plain_pickle
 
@@ -538,7 +538,7 @@ register_torchvision(
     template="A photo of a {}.",
     layout=CARS_LAYOUT,
     dataset_cls=_cars,
-    classnames=_cleaned(),
+    classnames=lambda data: [strip_model_year(name) for name in _cleaned()(data)],
     download_note="Its official site (ai.stanford.edu/~jkrause/cars) is offline, so torchvision cannot "
     "download it; the Wayback Machine keeps the files (see source).",
 )
