@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         eval=args.eval, eval_repeats=args.eval_repeats, isolate=args.isolate, threads=args.threads,
         seed=args.seed)
     records = []
-    jobs = len(config.methods) * len(config.modes) + bool(config.eval)
+    jobs = sum(len(config.modes_of(method)) for method in config.methods) + bool(config.eval)  # records
     with Progress(jobs, "bench", "job", quiet=args.quiet) as progress:
         for record in run_bench(config):
             records.append(record)
