@@ -183,7 +183,7 @@ def prepare_dataset(config: EvalConfig, model, name: str):
     """``(data, indices, attacked)``: dataset ``name`` preprocessed as the config's protocol says, the evaluated
     subset, and the model the attacks see (behind a bicubic upsampling where the protocol attacks at native size).
     Sets the model's text head to the dataset's classes."""
-    resize = get_protocol(config.protocol).resize_for(name)
+    resize = get_protocol(config.protocol).resize_for(name, model.image_size)
     data = load_dataset(name, Path(config.data_root), image_size=model.image_size,
                         transform=pixel_transform(model.image_size, resize))
     indices = subset_indices(config.seed, name, config.n, len(data))

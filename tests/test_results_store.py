@@ -214,8 +214,8 @@ def test_protocol_presets_set_attacks_n_and_resolution(tmp_path, capsys):
     config = config_from_args(args)
     assert config.attacks == ["clean", "cw"] and config.n == 50
     tecoa = get_protocol("tecoa")
-    assert tecoa.resize_for("cifar10") == 0 and tecoa.resize_for("dtd") == 256
-    assert get_protocol("caw").resize_for("cifar10") == 224
+    assert tecoa.resize_for("cifar10", 224) == 0 and tecoa.resize_for("dtd", 224) == 256
+    assert tecoa.resize_for("dtd", 64) == 73 and get_protocol("caw").resize_for("cifar10", 224) == 224
     seen = []
     wrapped = NativeResolution(lambda x: seen.append(x.shape) or x.mean(dim=(2, 3)), 224)
     wrapped(torch.rand(2, 3, 32, 32))
@@ -228,3 +228,15 @@ def test_check_masking_runs_the_integrity_checks_per_dataset(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code in (0, 1) and "toy-shape | 8 images" in out and "unbounded" in out
     assert list(tmp_path.glob("*.json")) == []  # a check, not a benchmark
+
+
+def test_the_caw_protocol_feeds_the_model_exactly_the_default_preprocessing(tmp_path):
+    from caw_core.data import load_dataset
+    from caw_core.evaluate import prepare_dataset
+
+    model = load_model("toy")
+    data, indices, attacked = prepare_dataset(_config(tmp_path, ["toy"]), model, "toy-shape")
+    default = load_dataset("toy-shape", tmp_path, image_size=model.image_size).data
+    assert attacked is model
+    for i in indices[:3]:
+        assert torch.equal(data.data[i][0], default[i][0])
