@@ -150,9 +150,14 @@ def test_malformed_results_files_give_one_line_naming_the_file(tmp_path, capsys,
     assert len(err) == 1 and str(path) in err[0] and expected in err[0] and "Traceback" not in err[0]
 
 
-def test_other_json_in_the_results_folder_is_ignored(tmp_path):
+def test_other_json_and_older_formats_in_the_results_folder_are_skipped(tmp_path, caplog):
     (tmp_path / "table.json").write_text(json.dumps({"tables": [], "flags": []}))  # an exported report
+    key = ResultKey("m-1", "toy-shape", "clean", 1.0, "linf", 10, 0)
+    path = save_result(tmp_path, Result(key, {"label": "m"}, [0], [True], complete=True))
+    payload = json.loads(path.read_text())
+    path.write_text(json.dumps({**payload, "format_version": 1}))  # written by an older caw
     assert load_results(tmp_path) == []
+    assert "skipped 1 result file(s) of an older caw format" in caplog.text
 
 
 def test_model_labels_cannot_inject_markup_or_formulas(tmp_path):
