@@ -160,6 +160,13 @@ def test_other_json_and_older_formats_in_the_results_folder_are_skipped(tmp_path
     assert "skipped 1 result file(s) of an older caw format" in caplog.text
 
 
+def test_an_empty_result_renders_without_dividing_by_zero(tmp_path):
+    for attack in ("clean", "pgd10"):
+        save_result(tmp_path, Result(ResultKey("m-1", "toy-shape", attack, 1.0, "linf", 10, 0), {"label": "m"}, [],
+                                     [], complete=True))
+    assert "0 images per dataset" in render_report(tmp_path)
+
+
 def test_model_labels_cannot_inject_markup_or_formulas(tmp_path):
     label = "=HYPERLINK(\"http://x\")|<img src=x>*bold*"
     for attack, flags in (("clean", [True, True]), ("pgd10", [True, False])):
