@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -150,6 +151,13 @@ def test_malformed_results_files_give_one_line_naming_the_file(tmp_path, capsys,
     assert len(err) == 1 and str(path) in err[0] and expected in err[0] and "Traceback" not in err[0]
 
 
+def test_a_fifo_in_the_results_folder_is_refused_without_reading_it(tmp_path):
+    fifo = tmp_path / "stuck.json"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    with pytest.raises(ResultsFileError, match="stuck.json: expected a regular file"):
+        load_results(tmp_path)
+
+
 def test_other_json_and_older_formats_in_the_results_folder_are_skipped(tmp_path, caplog):
     (tmp_path / "table.json").write_text(json.dumps({"tables": [], "flags": []}))  # an exported report
     key = ResultKey("m-1", "toy-shape", "clean", 1.0, "linf", 10, 0)
@@ -204,6 +212,8 @@ def test_eval_refuses_bad_flags_with_one_line(tmp_path, capsys, argv, message):
         EvalConfig(eps=math.inf).validate()
     with pytest.raises(ValueError, match="<= 255"):
         EvalConfig(eps=300).validate()
+    with pytest.raises(ValueError, match="<= 1e"):
+        EvalConfig(eps=1e308, norm="l2").validate()
 
 
 def test_temporaries_left_by_a_killed_writer_are_removed(tmp_path):
