@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
-from caw_core.commands.config_args import add_dataclass_options, config_from_args
+from caw_core.commands.config_args import add_dataclass_options, config_from_args, given_options
+
+# What a resumed run may change: how long it runs and its bookkeeping, never the recipe.
+RESUME_OVERRIDES = ("epochs", "max_steps", "save_every", "keep_last", "num_workers", "device", "clean_acc_every")
 
 HELP = {
     "method": "training objective",
@@ -52,15 +56,17 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="adversarially fine-tune CLIP's image tower (CAW or a baseline)",
         description="Adversarially fine-tune CLIP's image tower with CAW or a baseline. The defaults are the CAW "
-                    "paper's recipe: ViT-B-32/openai on TinyImageNet, PGD-2 at eps 1/255, SGD, 10 epochs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "paper's recipe: ViT-B-32/openai on TinyImageNet, PGD-2 at eps 1/255, SGD, 10 epochs. "
+                    "Ctrl-C or SIGTERM saves a checkpoint of the current step and exits 130/143; --resume "
+                    "continues exactly.")
     choices = {"method": list(METHODS), "kl": list(KL_DIRECTIONS), "reg_space": list(REG_SPACES),
                "ablation": list(ABLATIONS), "attack_norm": ["linf", "l2"], "optimizer": list(OPTIMIZERS),
                "precision": list(PRECISIONS)}
     add_dataclass_options(parser, TrainConfig, HELP, choices)
     parser.add_argument("--resume", metavar="RUN_DIR", default=None,
                         help="continue the run in RUN_DIR from its latest checkpoint (its config is reused; "
-                             "--epochs/--max-steps given here extend it)")
+                             f"only --{', --'.join(k.replace('_', '-') for k in RESUME_OVERRIDES)} may be given "
+                             "with it)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -69,9 +75,12 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.train import Trainer, resume_config, TrainConfig
 
     if args.resume:
-        defaults = TrainConfig()
-        extend = {k: getattr(args, k) for k in ("epochs", "max_steps") if getattr(args, k) != getattr(defaults, k)}
-        config = resume_config(args.resume, **extend)
+        given = given_options(TrainConfig, args)
+        fixed = sorted(set(given) - set(RESUME_OVERRIDES))
+        if fixed:
+            raise ValueError(f"--{fixed[0].replace('_', '-')} cannot be changed when resuming (the run's config.json "
+                             f"is reused); only --{', --'.join(k.replace('_', '-') for k in RESUME_OVERRIDES)} can")
+        config = resume_config(args.resume, **given)
         trainer = Trainer(config, resume=True)
     else:
         trainer = Trainer(config_from_args(TrainConfig, args))
@@ -95,4 +104,6 @@ def run(args: argparse.Namespace) -> int:
     if trainer.ctx.is_main:
         print(f"{last.get('event', 'done')} at step {last.get('step')} of {last.get('total_steps')}; "
               f"checkpoints in {trainer.run_dir / 'checkpoints'}")
+    if last.get("signal"):  # stopped by SIGINT/SIGTERM after saving: the shell convention 128 + signal
+        return 128 + int(signal.Signals[last["signal"]])
     return 0
