@@ -44,6 +44,17 @@ finite_float = _number(float, None, True, "a finite number (within float32's ran
 positive_int = _number(int, 1, True, "a positive integer")
 non_negative_int = _number(int, 0, True, "an integer >= 0")
 positive_float = _number(float, 0.0, False, "a positive number")
+non_negative_float = _number(float, 0.0, True, "a number >= 0")
+
+
+def probability(text: str) -> float:
+    value = non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+    return value
+
+
+probability.__name__ = "a probability in [0, 1]"
 
 
 def csv_list(text: str) -> list[str]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from caw_core.commands.config_args import (add_dataclass_options, config_from_args, csv_list, non_negative_int,
+                                           positive_int)
+
 EPILOG = """\
 models: --model/--pretrained name the base CLIP; each --checkpoint adds one fine-tuned
 model on that base, and '--checkpoint none' the base itself. Without --checkpoint the
@@ -26,20 +29,35 @@ for its options, so write --images there):
 def _n(text: str):
     if text.strip().lower() == "all":
         return "all"
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("n must be a positive integer or 'all'")
-    return value
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
 
 
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+_n.__name__ = "a positive integer or 'all'"
+
+HELP = {
+    "datasets": "comma-separated dataset names, or 'all' for the 16 of the protocol",
+    "attacks": "comma-separated from clean,pgd,cw,aa, optionally with steps (pgd100); pgd/cw default to 10 steps, "
+               "aa to 100 iterations",
+    "eps": "radius in units of 1/255",
+    "norm": "threat model",
+    "n": "images per dataset (a fixed seeded subset, the same for every model) or 'all'; under torchrun spell it "
+         "--images",
+    "batch_size": "images per batch per process",
+    "seed": "seeds the subset and the attacks",
+    "data_root": "folder holding the datasets",
+    "out": "results folder",
+    "device": "auto, cpu, cuda, cuda:1, mps",
+    "num_workers": "DataLoader workers",
+    "skip_existing": "reuse finished per-image results in --out (resume); --no-skip-existing recomputes",
+}
 
 
 def add_parser(subparsers) -> None:
     from caw_core.evaluate import EvalConfig
 
-    defaults = EvalConfig()
     parser = subparsers.add_parser(
         "eval", help="zero-shot clean and robust accuracy (PGD, CW, AutoAttack) on the benchmark datasets",
         description="Zero-shot clean and robust accuracy of CLIP models on the benchmark datasets. Attacks run in "
@@ -55,40 +73,28 @@ def add_parser(subparsers) -> None:
                              "'none' = the base model itself")
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME:PRETRAINED[:CHECKPOINT]",
                         help="models given in full (instead of --model/--pretrained/--checkpoint)")
-    parser.add_argument("--datasets", type=_csv, default=["all"],
-                        help="comma-separated dataset names, or 'all' for the 16 of the protocol (default: all)")
-    parser.add_argument("--attacks", type=_csv, default=defaults.attacks,
-                        help="comma-separated from clean,pgd,cw,aa, optionally with steps (pgd100); pgd/cw default "
-                             "to 10 steps of 1/255, aa to 100 iterations (default: clean,pgd,aa)")
-    parser.add_argument("--eps", type=float, default=defaults.eps, help="radius in units of 1/255 (default: 1)")
-    parser.add_argument("--norm", choices=["linf", "l2"], default=defaults.norm)
-    parser.add_argument("--n", "--images", dest="n", type=_n, default=defaults.n,
-                        help="images per dataset (a fixed seeded subset, the same for every model) or 'all' "
-                             "(default: %(default)s); under torchrun spell it --images")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="images per batch per process")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds the subset and the attacks")
-    parser.add_argument("--data-root", default=defaults.data_root, help="folder holding the datasets")
-    parser.add_argument("--out", default=defaults.out, help="results folder (default: %(default)s)")
-    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--num-workers", type=int, default=defaults.num_workers, help="DataLoader workers")
-    parser.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=defaults.skip_existing,
-                        help="reuse finished per-image results in --out (resume); --no-skip-existing recomputes")
+    add_dataclass_options(parser, EvalConfig, HELP, choices={"norm": ["linf", "l2"]}, skip=("models",),
+                          types={"n": _n, "datasets": csv_list, "batch_size": positive_int,
+                                 "num_workers": non_negative_int},
+                          aliases={"n": ("--images",)})
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
 
-def config_from_args(args: argparse.Namespace):
+def eval_config(args: argparse.Namespace):
+    """The EvalConfig of the parsed flags (models from --models, or --model/--pretrained/--checkpoint)."""
     from caw_core.evaluate import EvalConfig, optional
     from caw_core.models import ModelSpec
 
     if args.models:
+        if args.checkpoint:
+            raise ValueError("--models names every model in full (NAME:PRETRAINED:CHECKPOINT); --checkpoint cannot "
+                             "be combined with it")
         models = list(args.models)
     else:
         pretrained = optional(args.pretrained)
         models = [ModelSpec(args.model, pretrained, optional(c)) for c in args.checkpoint or ["none"]]
-    return EvalConfig(models=models, datasets=args.datasets, attacks=args.attacks, eps=args.eps, norm=args.norm,
-                      n=args.n, batch_size=args.batch_size, seed=args.seed, data_root=args.data_root, out=args.out,
-                      device=args.device, num_workers=args.num_workers, skip_existing=args.skip_existing)
+    return config_from_args(EvalConfig, args, models=models)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.report import render_report
 
     bar = None
-    for record in evaluate(config_from_args(args)):
+    for record in evaluate(eval_config(args)):
         event = record["event"]
         if event == "progress" and not args.quiet:
             if bar is None:
