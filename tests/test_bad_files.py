@@ -46,10 +46,12 @@ def run_copy(trained_run, tmp_path):
 def _one_line_exit_2(argv, capsys, *expected):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "Traceback" not in err and err.endswith("\n"), err
+    line = err.splitlines()[-1]  # progress notes may precede it; the error is the last line, whole
+    assert line.startswith("caw-core ") and ": error: " in line, err
     for text in expected:
-        assert text in err, err
-    return err
+        assert text in line, err
+    return line
 
 
 def _step_folder(run_dir: Path) -> Path:

@@ -1,4 +1,5 @@
-"""``caw-core bench``: training-step time and memory per method, optimised vs the reference-style naive step."""
+"""``caw-core bench``: training-step time and memory per method: caw's optimized step vs caw's naive mode, or vs
+the PMG-AFT and TGA-ZSR reference steps."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from caw_core.commands.config_args import add_dataclass_options, config_from_args, non_negative_int, positive_int
+from caw_core.commands.config_args import (DefaultsHelpFormatter, add_dataclass_options, config_from_args,
+                                           non_negative_int, positive_int)
 from caw_core.io import atomic_write
 
 
@@ -15,33 +17,37 @@ HELP = {
     "model": "open_clip architecture, caw-test-tiny, or toy",
     "pretrained": "pretrained tag or weights file (default: random weights; speed does not depend on them)",
     "methods": "comma-separated methods",
-    "mode": "optimised, the reference-style naive step, or both with the ratios",
+    "mode": "optimized, naive, both (optimized + naive), or reference (methods pmg-aft,tga-zsr)",
     "batch_size": "images per step",
     "classes": "class names in the text head",
     "steps": "timed steps per job",
     "warmup": "untimed steps first",
     "device": "auto, cpu, cuda, cuda:1",
     "precision": "bf16 autocasts the step on CUDA",
-    "channels_last": "optimised mode: channels_last weights and images (CUDA)",
-    "compile": "optimised mode: torch.compile the image towers",
+    "channels_last": "optimized mode: channels_last weights and images (CUDA)",
+    "compile": "optimized mode: torch.compile the image towers",
     "eval": "also measure PGD-10 evaluation time against the 11-pass floor",
     "eval_repeats": "timed repeats of the evaluation measurement",
     "isolate": "one fresh process per job (keeps CPU memory numbers apart)",
-    "threads": "torch CPU threads per job (default: torch's; 1 is steadier on a shared machine)",
+    "threads": "torch CPU threads per job (default: the thread policy -- 1 for the toy and test models, every core "
+               "for others)",
     "seed": "seeds the synthetic batches and weights",
 }
 
 
 def add_parser(subparsers) -> None:
-    from caw_core.bench import MODES, BenchConfig
+    from caw_core.benchmarks.bench import MODE_CHOICES, BenchConfig
 
     parser = subparsers.add_parser(
-        "bench", help="time and measure the memory of a training step per method (optimised and/or naive)",
+        "bench", help="time and measure the memory of a training step per method",
         description="Median training-step time (PGD-2 included, warm-up excluded), images/s and peak memory per "
-                    "method on synthetic batches; --mode both adds the reference-style naive step and the ratios. "
-                    "Each job runs in a fresh process unless --no-isolate.")
+                    "method on synthetic batches. --mode both adds caw's naive mode (caw's losses computed in the "
+                    "references' habits) and the ratios; --mode reference times the PMG-AFT and TGA-ZSR "
+                    "repositories' own training steps (ported) against caw's optimized steps. Each job runs in a "
+                    "fresh process unless --no-isolate.",
+        formatter_class=DefaultsHelpFormatter)
     add_dataclass_options(parser, BenchConfig, HELP,
-                          choices={"mode": [*MODES, "both"], "precision": ["fp32", "bf16"]},
+                          choices={"mode": list(MODE_CHOICES), "precision": ["fp32", "bf16"]},
                           types={"batch_size": positive_int, "classes": positive_int, "steps": positive_int,
                                  "warmup": non_negative_int, "eval_repeats": positive_int, "threads": positive_int})
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
@@ -50,7 +56,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from caw_core.bench import BenchConfig, bench_report, format_table, run_bench
+    from caw_core.benchmarks.bench import BenchConfig, bench_report, format_table, run_bench
 
     config = config_from_args(BenchConfig, args)
     records = []

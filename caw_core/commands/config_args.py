@@ -10,6 +10,9 @@ with ``--epochs 10`` is honoured even when 10 is the default.
 Numbers are parsed strictly: integers within +-2**53, other numbers finite and
 within float32's range (``--lr 1e308`` or ``--eps inf`` fail at parse time with
 exit status 2, not as an overflow deep in a training step).
+
+A method's own options (its ``Options`` dataclass) get flags the same way, with
+the help text and choices declared on the fields (:func:`add_method_options`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,17 @@ import argparse
 import dataclasses
 import math
 import typing
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Collection, Mapping, Optional
 
 from caw_core.typed_json import FLOAT_LIMIT, INT_LIMIT
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to each help text, unless the text already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        return text if "default:" in text else super()._get_help_string(action)
 
 
 def _number(kind: type, low: Optional[float], inclusive: bool, what: str):
@@ -102,8 +113,10 @@ def add_dataclass_options(parser: argparse.ArgumentParser, config_cls: type, hel
             continue
         flags = ["--" + field.name.replace("_", "-"), *aliases.get(field.name, ())]
         default = getattr(defaults, field.name)
-        help_text = f"{help_texts.get(field.name, '')} (default: {_shown(default).replace('%', '%%')})".strip()
-        if hints[field.name] is bool:
+        help_text = help_texts.get(field.name, "")
+        if "default:" not in help_text:
+            help_text = f"{help_text} (default: {_shown(default).replace('%', '%%')})".strip()
+        if bool in (hints[field.name], *typing.get_args(hints[field.name])):
             parser.add_argument(*flags, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
             continue
@@ -124,3 +137,71 @@ def given_options(config_cls: type, args: argparse.Namespace) -> dict[str, Any]:
 def config_from_args(config_cls: type, args: argparse.Namespace, **overrides) -> Any:
     """``config_cls`` with its defaults, the flags given, then ``overrides``."""
     return config_cls(**{**given_options(config_cls, args), **overrides})
+
+
+# -- method options ----------------------------------------------------------------------------------------------
+METHOD_OPTION_DEST = "method_option:{method}:{name}"
+
+
+def method_option_flags(methods: Mapping[str, type], taken: Collection[str] = ()) -> dict[tuple[str, str], list[str]]:
+    """The flags of every method option: ``(method, option) -> [flags]``.
+
+    ``--<method>-<option>`` always exists (e.g. ``--pmg-aft-variant``); the short ``--<option>`` (e.g.
+    ``--alpha``) too, as long as no other method has an option of that name and no flag in ``taken`` is
+    spelled that way. Scripts that must survive new methods use the long form.
+    """
+    from caw_core.methods.base import option_fields
+
+    owners: dict[str, int] = {}
+    for cls in methods.values():
+        for spec, _ in option_fields(cls.Options):
+            owners[spec.name] = owners.get(spec.name, 0) + 1
+    flags = {}
+    for method, cls in methods.items():
+        for spec, _ in option_fields(cls.Options):
+            short = "--" + spec.name.replace("_", "-")
+            long = f"--{method}-{spec.name.replace('_', '-')}"
+            flags[(method, spec.name)] = ([short] if owners[spec.name] == 1 and short not in taken else []) + [long]
+    return flags
+
+
+def add_method_options(parser: argparse.ArgumentParser, methods: Mapping[str, type]) -> None:
+    """One argument group per method, its flags generated from the method's ``Options`` dataclass."""
+    from caw_core.methods.base import option_fields
+
+    flags = method_option_flags(methods, taken=set(parser._option_string_actions))
+    for method, cls in methods.items():
+        fields = option_fields(cls.Options)
+        if not fields:
+            continue
+        group = parser.add_argument_group(f"{method} options (only with --method {method})")
+        defaults = cls.Options()
+        for spec, kind in fields:
+            dest = METHOD_OPTION_DEST.format(method=method, name=spec.name)
+            help_text = f"{spec.metadata.get('help', '')} (default: {getattr(defaults, spec.name)})"
+            names = flags[(method, spec.name)]
+            if kind is bool:
+                group.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                   help=help_text)
+            else:
+                choices = spec.metadata.get("choices")
+                group.add_argument(*names, dest=dest, type=_parser_for(kind) or kind, default=argparse.SUPPRESS,
+                                   help=help_text,
+                                   choices=choices, metavar=None if choices else spec.name.upper())
+
+
+def method_options_from_args(args: argparse.Namespace, method: str) -> dict:
+    """The options given on the command line for ``method``; an option of another method is a ValueError."""
+    options, foreign = {}, []
+    for dest, value in vars(args).items():
+        if not dest.startswith("method_option:"):
+            continue
+        _, owner, name = dest.split(":")
+        if owner == method:
+            options[name] = value
+        else:
+            foreign.append(f"--{owner}-{name.replace('_', '-')} (an option of {owner})")
+    if foreign:
+        raise ValueError(f"{', '.join(foreign)} given with --method {method}; each method takes only its own "
+                         f"options ('caw-core train --help' lists them)")
+    return options

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from caw_core.commands.config_args import (add_dataclass_options, config_from_args, csv_list, non_negative_int,
-                                           positive_int)
+from caw_core.commands.config_args import (add_dataclass_options, csv_list, given_options, non_negative_float,
+                                           non_negative_int, positive_int)
 
 EPILOG = """\
 models: --model/--pretrained name the base CLIP; each --checkpoint adds one fine-tuned
@@ -18,7 +18,17 @@ The paper's table (vanilla CLIP and a CAW run, AutoAttack at eps 1/255, 1000 ima
       --datasets all --attacks clean,pgd,aa --eps 1 --n 1000 --out results/ --data-root data/
   caw-core report results/
 
-Rerunning the same command skips finished work and resumes an interrupted run.
+Rerunning the same command skips finished work and resumes an interrupted run; a result
+is reused only for the same weights (content hash) and attack/protocol configuration, so
+a continued or overwritten run is evaluated again.
+
+Protocols (--protocol) fix preprocessing, attack chain and n as a paper measured them:
+{protocols}
+--attacks and --n given explicitly override the protocol's.
+
+--check-masking runs the gradient-masking checks (caw_core.integrity) on one batch per
+model and dataset instead of the benchmark: more PGD steps and restarts must not help
+the model, and an unbounded attack must reach chance. Exit 1 when a check fails.
 
 Several GPUs (images sharded across processes; torchrun's own parser mistakes --n
 for its options, so write --images there):
@@ -35,16 +45,23 @@ def _n(text: str):
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
 
 
+def _eps(text: str) -> float:
+    try:
+        return non_negative_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 (units of 1/255), got {text!r}") from None
+
+
 _n.__name__ = "a positive integer or 'all'"
+_eps.__name__ = "a number of 1/255 units"
 
 HELP = {
     "datasets": "comma-separated dataset names, or 'all' for the 16 of the protocol",
-    "attacks": "comma-separated from clean,pgd,cw,aa, optionally with steps (pgd100); pgd/cw default to 10 steps, "
-               "aa to 100 iterations",
+    "protocol": "evaluation protocol: preprocessing, attack chain and n (see below)",
     "eps": "radius in units of 1/255",
     "norm": "threat model",
-    "n": "images per dataset (a fixed seeded subset, the same for every model) or 'all'; under torchrun spell it "
-         "--images",
+    "n": "images per dataset (a fixed seeded subset, the same for every model) or 'all' (default: the protocol's; "
+         "caw: 1000); under torchrun spell it --images",
     "batch_size": "images per batch per process",
     "seed": "seeds the subset and the attacks",
     "data_root": "folder holding the datasets",
@@ -56,45 +73,62 @@ HELP = {
 
 
 def add_parser(subparsers) -> None:
+    from caw_core.attacks.registry import attack_choices
     from caw_core.evaluate import EvalConfig
+    from caw_core.protocols import PROTOCOLS
 
+    protocols = "\n".join(f"  {name}: {p.description}" for name, p in PROTOCOLS.items())
+    attacks = ", ".join(attack_choices())
     parser = subparsers.add_parser(
         "eval", help="zero-shot clean and robust accuracy (PGD, CW, AutoAttack) on the benchmark datasets",
         description="Zero-shot clean and robust accuracy of CLIP models on the benchmark datasets. Attacks run in "
                     "fp32, cheapest first, each only on the images still correct; robust accuracy is the worst "
                     "case per image. One results file per model/dataset/attack in --out.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="ViT-B-32",
-                        help="open_clip architecture of the base model, or 'toy' (default: %(default)s)")
-    parser.add_argument("--pretrained", default="openai",
-                        help="open_clip pretrained tag, local weights file, or 'none' for random init (default: %(default)s)")
+        epilog=EPILOG.format(protocols=protocols), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None,
+                        help="open_clip architecture of the base model, or 'toy' (default: ViT-B-32)")
+    parser.add_argument("--pretrained", default=None,
+                        help="open_clip pretrained tag, local weights file, or 'none' for random init (default: openai)")
     parser.add_argument("--checkpoint", action="append", default=None, metavar="PATH|none",
                         help="a caw run or checkpoint folder fine-tuned from the base; repeat for several; "
                              "'none' = the base model itself")
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME:PRETRAINED[:CHECKPOINT]",
-                        help="models given in full (instead of --model/--pretrained/--checkpoint)")
-    add_dataclass_options(parser, EvalConfig, HELP, choices={"norm": ["linf", "l2"]}, skip=("models",),
-                          types={"n": _n, "datasets": csv_list, "batch_size": positive_int,
-                                 "num_workers": non_negative_int},
-                          aliases={"n": ("--images",)})
+                        help="models given in full (instead of --model/--pretrained/--checkpoint, which it cannot be "
+                             "combined with)")
+    help_texts = {**HELP, "attacks": f"comma-separated from {attacks}, optionally with steps (pgd100); pgd/cw default "
+                                     "to 10 steps, AutoAttacks to 100 iterations (default: the protocol's; caw: "
+                                     "clean,pgd,aa)"}
+    add_dataclass_options(parser, EvalConfig, help_texts, choices={"norm": ["linf", "l2"], "protocol": list(PROTOCOLS)},
+                          skip=("models",), aliases={"n": ("--images",)},
+                          types={"n": _n, "eps": _eps, "datasets": csv_list, "batch_size": positive_int,
+                                 "num_workers": non_negative_int})
+    parser.add_argument("--check-masking", action="store_true",
+                        help="run the gradient-masking checks instead of the benchmark (see below)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
 
 def eval_config(args: argparse.Namespace):
-    """The EvalConfig of the parsed flags (models from --models, or --model/--pretrained/--checkpoint)."""
+    """The EvalConfig of the flags given: EvalConfig's defaults, the protocol's attacks and n, then the flags."""
     from caw_core.evaluate import EvalConfig, optional
     from caw_core.models import ModelSpec
+    from caw_core.protocols import get_protocol
 
     if args.models:
-        if args.checkpoint:
-            raise ValueError("--models names every model in full (NAME:PRETRAINED:CHECKPOINT); --checkpoint cannot "
-                             "be combined with it")
+        clash = [flag for flag, value in (("--model", args.model), ("--pretrained", args.pretrained),
+                                          ("--checkpoint", args.checkpoint)) if value is not None]
+        if clash:
+            raise ValueError(f"--models names every model in full; it cannot be combined with {', '.join(clash)} "
+                             "(write NAME:PRETRAINED:CHECKPOINT entries instead)")
         models = list(args.models)
     else:
-        pretrained = optional(args.pretrained)
-        models = [ModelSpec(args.model, pretrained, optional(c)) for c in args.checkpoint or ["none"]]
-    return config_from_args(EvalConfig, args, models=models)
+        pretrained = optional(args.pretrained if args.pretrained is not None else "openai")
+        models = [ModelSpec(args.model or "ViT-B-32", pretrained, optional(c)) for c in args.checkpoint or ["none"]]
+    given = given_options(EvalConfig, args)
+    protocol = get_protocol(given.get("protocol", EvalConfig.protocol))
+    given.setdefault("attacks", list(protocol.attacks))
+    given.setdefault("n", protocol.n)
+    return EvalConfig(**{**given, "models": models, "protocol": protocol.name})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,8 +137,11 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.evaluate import evaluate
     from caw_core.report import render_report
 
+    config = eval_config(args)
+    if args.check_masking:
+        return check_masking(config)
     bar = None
-    for record in evaluate(eval_config(args)):
+    for record in evaluate(config):
         event = record["event"]
         if event == "progress" and not args.quiet:
             if bar is None:
@@ -124,3 +161,19 @@ def run(args: argparse.Namespace) -> int:
         elif event == "done":
             print(render_report(record["out"]))
     return 0
+
+
+def check_masking(config) -> int:
+    """Print one line per model and dataset; 1 if any gradient-masking check failed."""
+    from caw_core.evaluate import check_gradient_masking_per_dataset
+
+    failed = False
+    for record in check_gradient_masking_per_dataset(config):
+        report = record["report"]
+        failed |= not report.ok
+        verdict = "ok" if report.ok else "FAILED: " + "; ".join(report.failures)
+        print(f"{record['model']} | {record['dataset']} | {record['n']} images: clean {100 * report.clean_acc:.1f}%, "
+              f"PGD-{report.weak['steps']} {100 * report.weak_robust_acc:.1f}%, PGD-{report.strong['steps']} x "
+              f"{report.strong['restarts']} {100 * report.strong_robust_acc:.1f}%, unbounded "
+              f"{100 * report.unbounded_acc:.1f}% (chance {100 * report.chance:.1f}%): {verdict}")
+    return 1 if failed else 0
