@@ -226,14 +226,14 @@ def test_temporaries_left_by_a_killed_writer_are_removed(tmp_path):
 
 
 def test_protocol_presets_set_attacks_n_and_resolution(tmp_path, capsys):
-    from caw_core.commands.eval import config_from_args
+    from caw_core.commands.eval import eval_config
     from caw_core.cli import build_parser
 
     args = build_parser().parse_args(["eval", "--protocol", "fare"])
-    config = config_from_args(args)
+    config = eval_config(args)
     assert config.attacks == ["clean", "aafare"] and config.n == 1000 and config.protocol == "fare"
     args = build_parser().parse_args(["eval", "--protocol", "tecoa", "--n", "50", "--attacks", "clean,cw"])
-    config = config_from_args(args)
+    config = eval_config(args)
     assert config.attacks == ["clean", "cw"] and config.n == 50
     tecoa = get_protocol("tecoa")
     assert tecoa.resize_for("cifar10", 224) == 0 and tecoa.resize_for("dtd", 224) == 256
