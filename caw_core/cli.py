@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 from caw_core import __version__
 
-COMMANDS = ("train", "data", "toy", "eval", "report", "bench", "demo")
+COMMANDS = ("train", "data", "toy", "eval", "attack", "report", "bench", "demo")
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -43,6 +43,8 @@ from torch import nn
 
 from caw_core.attacks.autoattack import MAX_TARGET_CLASSES, MIN_CLASSES_FOR_TARGETED
 from caw_core.attacks.registry import attack_images, parse_attack
+from caw_core.data import toyworld as tw
+from caw_core.data.toy_tasks import TASKS
 from caw_core.data.transforms import pixel_transform
 from caw_core.distributed import resolve_device
 from caw_core.models import ModelSpec, ZeroShotCLIP, load_model
@@ -50,6 +52,40 @@ from caw_core.models.checkpoint import MODEL_FILE, resolve_checkpoint
 
 ROLES = ("vanilla", "finetuned")
 SOURCES = ("each", "vanilla", "finetuned")
+TEMPLATE_SEPARATOR = " | "
+CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclass(frozen=True)
+class ClassPreset:
+    """A ready-made zero-shot task: class names, prompt templates (averaged), and for a toy task the scene
+    attribute whose value is the true label."""
+
+    display: str
+    classnames: tuple[str, ...]
+    templates: tuple[str, ...]
+    attribute: Optional[str] = None
+
+
+def class_presets() -> dict[str, ClassPreset]:
+    """The presets by short name: the five toy tasks (``toy-shape`` ...), ``cifar10`` and ``imagenet``."""
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    presets = {name: ClassPreset(display, tuple(tw.ATTRIBUTES[attribute]), tuple(templates), attribute)
+               for name, (attribute, display, templates) in TASKS.items()}
+    presets["cifar10"] = ClassPreset("CIFAR-10", CIFAR10, ("a photo of a {}.",))
+    presets["imagenet"] = ClassPreset("ImageNet", tuple(IMAGENET_CLASSNAMES), ("a photo of a {}.",))
+    return presets
+
+
+def parse_templates(text: str) -> list[str]:
+    """'a photo of a {}. | a {} picture.' -> the templates; ValueError when one lacks its '{}'."""
+    templates = [t.strip() for t in text.split(TEMPLATE_SEPARATOR.strip()) if t.strip()] or ["{}"]
+    for template in templates:
+        if template.count("{}") != 1:
+            raise ValueError(f"each prompt template needs one {{}} where the class name goes, e.g. "
+                             f"'a photo of a {{}}.'; got {template!r}")
+    return templates
 
 
 class AttackCancelled(Exception):
@@ -189,9 +225,9 @@ def input_note(width: int, height: int, size: int) -> str:
     """How a W x H image became the model's S x S input, in words ('' when it already was S x S)."""
     if (width, height) == (size, size):
         return ""
-    note = f"resized from {width}×{height} to the model input {size}×{size}"
+    note = f"resized from {width}×{height} to {size}×{size}"
     if width != height:
-        note += " (centre-cropped to a square: the edges of the longer side are cut)"
+        note += ", centre-cropped to a square (the edges of the longer side are cut)"
     return note
 
 
@@ -214,7 +250,8 @@ def run_playground(
     (``topk`` and ``predicted`` per role, ``label`` the true class name or None), then one
     ``adversarial`` per crafted image (``crafted_on``, ``label`` pushed away from and whether it is
     the ``true_label``, ``image``, ``delta`` (S, S, 3) float, ``linf``/``l2`` in pixel units,
-    ``found_nothing``, and per tested role ``topk`` and ``verdict``), then ``done``. ``on_progress``
+    ``found_nothing``, and per tested role ``topk``, ``verdict`` and the ``reference`` class it is judged
+    against), then ``done``. ``on_progress``
     gets ``{"crafted_on", "forwards", "expected", "elapsed_s"}`` after every forward of the attack.
     AttackCancelled propagates when ``should_stop()`` turns true.
     """
@@ -256,26 +293,28 @@ def run_playground(
         with torch.no_grad():
             logits = {role: models[role](adv) for role in targets}
         delta = (adv - images)[0].permute(1, 2, 0).cpu().numpy()
-        verdicts = {}
+        verdicts, references = {}, {}
         for role in targets:
             reference = true if true is not None else clean[role]
+            references[role] = r.classnames[reference]
             verdicts[role] = verdict(int(logits[role].argmax()), reference, true is not None and clean[role] != true)
         yield {"event": "adversarial", "crafted_on": source, "label": r.classnames[label],
                "true_label": true is not None, "image": to_uint8(adv), "delta": delta,
                "linf": float(np.abs(delta).max()), "l2": float(np.linalg.norm(delta)),
                "found_nothing": not np.any(delta), "seconds": time.perf_counter() - started,
                "topk": {role: top_k(lg, r.classnames, r.top_k) for role, lg in logits.items()},
-               "verdict": verdicts}
+               "verdict": verdicts, "reference": references}
     yield {"event": "done"}
 
 
-def describe_verdict(role_name: str, verdict_: str, found_nothing: bool) -> str:
-    """One line for a user: 'Fine-tuned: robust (the attack found nothing inside the ε ball)'."""
-    text = {"robust": "robust: still predicts the label", "fooled": "fooled: the prediction changed",
-            "wrong": "already wrong on the clean image"}[verdict_]
+def describe_verdict(verdict_: str, found_nothing: bool, predicted: str, reference: str) -> str:
+    """One line for a user: "fooled: now predicts 'cat' instead of 'dog'" (+ a note when δ = 0)."""
+    text = {"robust": f"robust: still predicts '{predicted}'",
+            "fooled": f"fooled: now predicts '{predicted}' instead of '{reference}'",
+            "wrong": f"already wrong on the clean image (the true class is '{reference}')"}[verdict_]
     if found_nothing and verdict_ != "wrong":
-        text += " (the attack found no adversarial inside the ε ball: δ = 0)"
-    return f"{role_name}: {text}"
+        text += "; the attack found no adversarial inside the ε ball (δ = 0)"
+    return text
 
 
 def load_playground_models(cache: ModelCache, vanilla: ModelSpec, finetuned: Optional[ModelSpec],

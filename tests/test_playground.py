@@ -108,7 +108,7 @@ def test_the_model_input_is_described(tiny_model):
     wide = Image.fromarray(np.zeros((48, 64, 3), np.uint8))
     first = next(run_playground(_request(image=wide), {"vanilla": tiny_model}))
     assert first["event"] == "input" and first["image"].shape == (32, 32, 3) and first["original"] == (64, 48)
-    assert "resized from 64×48 to the model input 32×32" in first["note"] and "centre-cropped" in first["note"]
+    assert "resized from 64×48 to 32×32" in first["note"] and "centre-cropped" in first["note"]
     square = next(run_playground(_request(image=Image.fromarray(np.zeros((32, 32, 3), np.uint8))),
                                  {"vanilla": tiny_model}))
     assert square["note"] == ""
@@ -122,3 +122,73 @@ def test_bad_requests_and_class_names(tiny_model):
     assert class_index(blobs.CLASSES, "Green") == 1
     with pytest.raises(ValueError, match="did you mean 'green'"):
         class_index(blobs.CLASSES, "gren")
+
+
+# -- caw-core attack -------------------------------------------------------------------------------------------
+
+def _scene(path) -> str:
+    from caw_core.data import toyworld as tw
+
+    Image.fromarray(tw.render_uint8(tw.sample_scenes(2, [0]))[0]).save(path)
+    return str(path)
+
+
+def test_cli_attacks_a_toy_scene_with_its_true_label(tmp_path, capsys):
+    from caw_core.cli import main
+    from caw_core.data import toyworld as tw
+
+    shape = tw.SHAPES[tw.sample_scenes(2, [0]).shape[0]]
+    out = tmp_path / "adv.png"
+    assert main(["attack", _scene(tmp_path / "scene.png"), "--model", "toy", "--attack", "aa", "--steps", "3",
+                 "--eps", "4", "--label", shape, "--out", str(out), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "classes: 5 from preset toy-shape" in text and f"pushing away from true class '{shape}'" in text
+    assert "model input: 64×64: used as is" in text
+    assert text.count("clean:") == 1 and text.count("adversarial:") == 1 and text.count("verdict:") == 1
+    assert any(word in text for word in ("robust: still predicts", "fooled: now predicts", "already wrong"))
+    saved = np.asarray(Image.open(out))
+    assert saved.shape == (64, 64, 3) and f"vanilla (toy): {out}" in text
+
+
+def test_cli_compares_vanilla_and_finetuned_on_a_photo(tmp_path, capsys, tiny_train_config):
+    from importlib import resources
+
+    from caw_core.cli import main
+
+    config = tiny_train_config(max_steps=1)
+    list(Trainer(config).run())
+    photo = str(resources.files("caw_gui") / "resources" / "samples" / "cat.jpg")
+    out = tmp_path / "cat.png"
+    assert main(["attack", photo, "--model", TINY.name, "--checkpoint", f"{config.runs_dir}/{config.name}",
+                 "--classes", "cat,dog,car", "--steps", "1", "--out", str(out), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "resized from 384×255 to 32×32, centre-cropped" in text
+    assert text.count("verdict:") == 2 and "fine-tuned (run)" in text
+    assert (tmp_path / "cat_vanilla.png").is_file() and (tmp_path / "cat_finetuned.png").is_file()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--label", "hexagon"], "unknown class 'hexagon'"),
+    (["--classes", "circle"], "at least two class names"),
+    (["--template", "a photo"], "needs one {}"),
+    (["--attack", "fgsm"], "unknown attack"),
+    (["--source", "finetuned"], "needs --checkpoint"),
+])
+def test_cli_refuses_bad_requests_clearly(tmp_path, capsys, extra, message):
+    from caw_core.cli import main
+
+    assert main(["attack", _scene(tmp_path / "scene.png"), "--model", "toy", "--device", "cpu"] + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_refuses_a_bad_image_clearly(tmp_path, capsys):
+    from caw_core.cli import main
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image at all")
+    assert main(["attack", str(broken), "--model", "toy"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("caw-core attack: error:") and "broken.png" in err and "Traceback" not in err
+    assert main(["attack", str(tmp_path / "missing.png"), "--model", "toy"]) == 2
+    assert "does not exist" in capsys.readouterr().err

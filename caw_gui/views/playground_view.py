@@ -7,6 +7,7 @@ fooled / robust verdict per model, and the attack's progress.
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from pathlib import Path
@@ -38,13 +39,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
-
-from caw_core.data import toyworld as tw
-from caw_core.data.toy_tasks import TASKS
 from caw_core.models import TOY_MODEL, ModelSpec
 from caw_core.models.checkpoint import CheckpointError
-from caw_core.playground import PlaygroundRequest, describe_verdict
+from caw_core.playground import (TEMPLATE_SEPARATOR, PlaygroundRequest, class_presets, describe_verdict,
+                                 parse_templates)
 from caw_gui.image_io import amplified_perturbation, save_adversarial
 from caw_gui.widgets.banner import MessageBanner
 from caw_gui.widgets.gallery import SampleGallery
@@ -57,13 +55,8 @@ from caw_gui.workers.task import Task
 
 log = logging.getLogger("caw_gui")
 
-CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-# preset -> (class names, prompt template, toy attribute whose true label a toy scene carries)
-PRESETS = {display: (list(tw.ATTRIBUTES[attribute]), templates[0], attribute)
-           for attribute, display, templates in TASKS.values()}
-PRESETS["CIFAR-10"] = (list(CIFAR10), "a photo of a {}.", None)
-PRESETS["ImageNet"] = (list(IMAGENET_CLASSNAMES), "a photo of a {}.", None)
-TOY_PRESET, PHOTO_PRESET = TASKS["toy-shape"][1], "ImageNet"
+PRESETS = {preset.display: preset for preset in class_presets().values()}
+TOY_PRESET, PHOTO_PRESET = class_presets()["toy-shape"].display, class_presets()["imagenet"].display
 CUSTOM = "Custom (edit the list)"
 UNKNOWN_LABEL = "(unknown: push away from each model's prediction)"
 # label -> (attack name, norm)
@@ -166,7 +159,9 @@ class PlaygroundView(QWidget):
         self.classes.textChanged.connect(self._classes_edited)
         self.classes.image_dropped.connect(self.open_mime)
         self.template = QLineEdit()
-        self.template.setToolTip("Prompt template; {} is replaced by each class name")
+        self.template.setToolTip("Prompt template: {} is replaced by each class name. Several templates separated "
+                                 "by ' | ' are averaged (CLIP's prompt ensembling); the toy presets use one per "
+                                 "shape name")
         self.true_class = QComboBox()
         self.true_class.setToolTip("The true label. The attack pushes the image away from it and the verdict "
                                    "says whether each model still predicts it. A toy scene sets its own; "
@@ -324,11 +319,12 @@ class PlaygroundView(QWidget):
 
     def _apply_preset(self, name: str) -> None:
         if name in PRESETS:
-            classes, template, _ = PRESETS[name]
+            preset = PRESETS[name]
             self.classes.blockSignals(True)
-            self.classes.setPlainText("\n".join(classes))
+            self.classes.setPlainText("\n".join(preset.classnames))
             self.classes.blockSignals(False)
-            self.template.setText(template)
+            self.template.setText(TEMPLATE_SEPARATOR.join(preset.templates))
+            self.template.setCursorPosition(0)
             self._fill_true_classes()
 
     def _classes_edited(self) -> None:
@@ -345,8 +341,8 @@ class PlaygroundView(QWidget):
 
     def _scene_label(self) -> Optional[str]:
         """The shown toy scene's true class under the current preset, if the preset reads a toy attribute."""
-        attribute = PRESETS.get(self.preset.currentText(), (None, None, None))[2]
-        return self.scene_labels.get(attribute) if attribute else None
+        preset = PRESETS.get(self.preset.currentText())
+        return self.scene_labels.get(preset.attribute) if preset and preset.attribute else None
 
     def _fill_true_classes(self) -> None:
         current = self._scene_label() or self.true_class.currentText()
@@ -418,9 +414,7 @@ class PlaygroundView(QWidget):
         classnames = self.class_names()
         if len(classnames) < 2:
             raise ValueError("enter at least two class names, one per line")
-        template = self.template.text().strip() or "{}"
-        if "{}" not in template:
-            raise ValueError("the prompt template needs {} where the class name goes, e.g. 'a photo of a {}.'")
+        templates = parse_templates(self.template.text())
         path = self.finetuned.path()
         finetuned = spec_from_checkpoint(path) if path else None
         source = SOURCES[self.source.currentText()]
@@ -428,7 +422,7 @@ class PlaygroundView(QWidget):
             raise ValueError("a transfer attack needs a fine-tuned checkpoint; choose one under Models")
         attack, norm = ATTACKS[self.attack.currentText()]
         label_index = self.true_class.currentIndex() - 1
-        request = PlaygroundRequest(self.image, classnames, [template], attack=attack, norm=norm,
+        request = PlaygroundRequest(self.image, classnames, templates, attack=attack, norm=norm,
                                     eps=float(self.eps.value()), steps=self.steps.value() or None, source=source,
                                     label=label_index if label_index >= 0 else None)
         return request, finetuned
@@ -546,10 +540,12 @@ class PlaygroundView(QWidget):
         for record in self.adversarials.values():
             transfer = len(record["verdict"]) > 1
             for target, verdict in record["verdict"].items():
-                text = describe_verdict(ROLE_NAMES[target], verdict, record["found_nothing"])
+                text = describe_verdict(verdict, record["found_nothing"], record["topk"][target][0][0],
+                                        record["reference"][target])
                 if transfer:
                     text += f" (image crafted on {ROLE_NAMES[record['crafted_on']].lower()})"
-                lines.append(f"<b style='color:{VERDICT_COLOURS[verdict]}'>{verdict.upper()}</b> — {text}")
+                lines.append(f"<b style='color:{VERDICT_COLOURS[verdict]}'>{verdict.upper()}</b> — "
+                             f"{ROLE_NAMES[target]}: {html.escape(text)}")
         self.verdict_label.setText("<br>".join(lines))
 
     def verdicts(self) -> dict[str, str]:
