@@ -24,9 +24,9 @@ Steps mean the same everywhere (playground, ``caw-core attack``, evaluation): th
 the attack, i.e. PGD/CW steps or the iterations of each APGD run of AutoAttack; None = the
 attack's default from :data:`caw_core.attacks.registry.ATTACKS`.
 
-Cancellation: every model forward goes through :class:`CancellableModel`, which calls
-``should_stop()`` first and raises :class:`AttackCancelled` when it is true, so a cancel lands
-within one forward/backward of the running attack, whatever its number of steps.
+Cancellation: the attack runs with ``should_stop`` (:mod:`caw_core.attacks.control`), checked
+before every forward pass; when it turns true the attack raises :class:`AttackCancelled`, so a
+cancel lands within one forward/backward of the running attack, whatever its number of steps.
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
-from caw_core.attacks.autoattack import MAX_TARGET_CLASSES, MIN_CLASSES_FOR_TARGETED
+from caw_core.attacks.control import AttackCancelled
 from caw_core.attacks.registry import attack_images, parse_attack
 from caw_core.data import toyworld as tw
 from caw_core.data.toy_tasks import TASKS
@@ -86,49 +85,6 @@ def parse_templates(text: str) -> list[str]:
             raise ValueError(f"each prompt template needs one {{}} where the class name goes, e.g. "
                              f"'a photo of a {{}}.'; got {template!r}")
     return templates
-
-
-class AttackCancelled(Exception):
-    """Raised inside an attack when its ``should_stop()`` became true."""
-
-
-class CancellableModel(nn.Module):
-    """``model`` behind a gate: each forward first asks ``should_stop()`` (raise AttackCancelled if true).
-
-    ``forwards`` counts the forward passes let through; ``on_forward(count)`` is called after each
-    (progress reports). The wrapped model's train/eval mode follows the wrapper's.
-    """
-
-    def __init__(self, model: nn.Module, should_stop: Callable[[], bool],
-                 on_forward: Optional[Callable[[int], None]] = None):
-        super().__init__()
-        self.model = model
-        self.should_stop = should_stop
-        self.on_forward = on_forward
-        self.forwards = 0
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.should_stop():
-            raise AttackCancelled(f"cancelled after {self.forwards} forward passes")
-        self.forwards += 1
-        if self.on_forward is not None:
-            self.on_forward(self.forwards)
-        return self.model(images)
-
-
-def expected_forwards(attack: str, steps: Optional[int], num_classes: int) -> int:
-    """About how many forward passes an attack makes on one image (for a progress bar).
-
-    PGD/CW: ``steps``; AutoAttack: ``steps`` for APGD-CE plus ``steps`` per APGD-T target class
-    (``min(9, C - 1)`` targets when C >= 4), each run with one restart.
-    """
-    name, steps = parse_attack(attack, steps)
-    if steps is None:
-        return 0
-    if name != "aa":
-        return steps
-    targets = min(MAX_TARGET_CLASSES, num_classes - 1) if num_classes >= MIN_CLASSES_FOR_TARGETED else 0
-    return steps * (1 + targets)
 
 
 def checkpoint_identity(spec: ModelSpec) -> tuple:
@@ -253,7 +209,7 @@ def run_playground(
     ``found_nothing``, and per tested role ``topk``, ``verdict`` and the ``reference`` class it is judged
     against), then ``done``. ``on_progress``
     gets ``{"crafted_on", "forwards", "expected", "elapsed_s"}`` after every forward of the attack.
-    AttackCancelled propagates when ``should_stop()`` turns true.
+    :class:`caw_core.attacks.control.AttackCancelled` propagates when ``should_stop()`` turns true.
     """
     r = request
     r.validate()
@@ -279,16 +235,16 @@ def run_playground(
             raise ValueError(f"cannot craft the attack on the {source} model: none is chosen")
         label = true if true is not None else clean[source]
         started = time.perf_counter()
-        expected = expected_forwards(r.attack, r.steps, len(r.classnames))
+        attack = parse_attack(r.attack, r.steps)
+        expected = attack.spec.forwards(attack.steps, len(r.classnames))
 
         def report(count: int, source=source, started=started, expected=expected) -> None:
             if on_progress is not None:
                 on_progress({"crafted_on": source, "forwards": count, "expected": expected,
                              "elapsed_s": time.perf_counter() - started})
 
-        gated = CancellableModel(models[source], should_stop, report)
-        adv = attack_images(r.attack, gated, images, torch.tensor([label], device=device),
-                            eps=r.eps / 255.0, norm=r.norm, steps=r.steps)
+        adv = attack_images(attack, models[source], images, torch.tensor([label], device=device),
+                            eps=r.eps / 255.0, norm=r.norm, should_stop=should_stop, on_forward=report)
         targets = [source] if r.source == "each" else list(models)
         with torch.no_grad():
             logits = {role: models[role](adv) for role in targets}

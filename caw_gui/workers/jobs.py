@@ -18,8 +18,8 @@ import torch.nn.parallel  # noqa: F401
 import caw_core.data  # noqa: F401  (registers every dataset)
 from caw_core.evaluate import evaluate
 from caw_core.models import ModelSpec
-from caw_core.playground import (AttackCancelled, ModelCache, PlaygroundRequest, load_playground_models,
-                                 run_playground)
+from caw_core.attacks.control import AttackCancelled
+from caw_core.playground import ModelCache, PlaygroundRequest, load_playground_models, run_playground
 from caw_core.train import Trainer
 from caw_gui.image_io import ImageLoadError, load_image
 
