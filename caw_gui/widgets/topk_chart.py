@@ -31,7 +31,7 @@ def export_widget(widget: QWidget, path: str | Path) -> Path:
     generator.setTitle(path.stem)
     painter = QPainter(generator)
     try:
-        widget.render(painter, QPoint(0, 0))
+        QWidget.render(widget, painter, QPoint(0, 0))  # the widget as drawn (a plot view included)
     finally:
         painter.end()
     if not path.is_file():
@@ -39,24 +39,41 @@ def export_widget(widget: QWidget, path: str | Path) -> Path:
     return path
 
 
-class TopKChart(pg.PlotWidget):
+class HoverPlot(pg.PlotWidget):
+    """A plot that shows :meth:`hover_text` of the point under the mouse as a tooltip (no hidden menu)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent=parent, background="w")
+        self.plotItem.setMenuEnabled(False)
+        self.scene().sigMouseMoved.connect(self._hovered)
+
+    def hover_text(self, scene_pos: QPointF) -> str:
+        raise NotImplementedError
+
+    def _hovered(self, scene_pos: QPointF) -> None:
+        text = self.hover_text(scene_pos)
+        if text:
+            QToolTip.showText(QCursor.pos(), text, self)
+        else:
+            QToolTip.hideText()
+
+
+class TopKChart(HoverPlot):
     """Bars for the k most probable classes, best on top; one class can be highlighted; hover names a bar."""
 
     def __init__(self, title: str, colour: str = "#1f77b4", parent=None):
-        super().__init__(parent=parent, background="w")
+        super().__init__(parent)
         self.colour = colour
         self.entries: list[tuple[str, float]] = []
         self.plotItem.setTitle(title, color="#333", size="9pt")
         self.plotItem.setMouseEnabled(x=False, y=False)
         self.plotItem.hideButtons()
-        self.plotItem.setMenuEnabled(False)
         self.plotItem.setXRange(0, 1, padding=0.02)
         self.plotItem.getAxis("left").setWidth(100)
         self.plotItem.getAxis("bottom").setHeight(18)
         self.setMinimumHeight(120)
         self.setToolTip("Top-5 class probabilities (softmax over the class list); hover a bar for its value")
         self._items: list = []
-        self.scene().sigMouseMoved.connect(self._hovered)
 
     def set_title(self, title: str) -> None:
         self.plotItem.setTitle(title, color="#333", size="9pt")
@@ -99,10 +116,3 @@ class TopKChart(pg.PlotWidget):
             return ""
         entry = self.entry_at(self.plotItem.vb.mapSceneToView(scene_pos).y())
         return f"{entry[0]}: {entry[1]:.2%}" if entry else ""
-
-    def _hovered(self, scene_pos: QPointF) -> None:
-        text = self.hover_text(scene_pos)
-        if text:
-            QToolTip.showText(QCursor.pos(), text, self)
-        else:
-            QToolTip.hideText()

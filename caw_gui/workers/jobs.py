@@ -101,13 +101,15 @@ class AttackJob:
 
 
 class EvalJob:
-    """``caw_core.evaluate.evaluate(config)``; cancel (between batches) leaves resumable results on disk."""
+    """``caw_core.evaluate.evaluate(config)``; :meth:`stop` ends it within one forward pass of the running attack
+    (a final ``cancelled`` record); finished batches stay on disk and a rerun resumes."""
 
     def __init__(self, config):
         self.config = config
+        self._stop = threading.Event()
 
     def records(self) -> Iterator[dict]:
-        return evaluate(self.config)
+        return evaluate(self.config, should_stop=self._stop.is_set)
 
     def stop(self) -> None:
-        pass
+        self._stop.set()
