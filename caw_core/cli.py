@@ -19,6 +19,20 @@ from typing import Optional, Sequence
 from caw_core import __version__
 
 COMMANDS = ("train", "data", "toy", "eval", "attack", "report", "bench", "demo")
+# One line per command for ``caw-core --help``: only the chosen command's module builds its full parser, so the
+# others (and their torch/open_clip imports) are never loaded. A command missing here gets its full parser.
+SUMMARIES = {
+    "train": "adversarially fine-tune CLIP's image tower (CAW or a baseline)",
+    "data": "check or download the evaluation datasets",
+    "toy": "the embedded toy world and its tiny CLIP",
+    "eval": "zero-shot clean and robust accuracy of models on datasets",
+    "attack": "attack one image: vanilla vs fine-tuned top-5 on clean and adversarial, with a verdict",
+    "report": "merge a results folder into the paper's table (with sanity checks)",
+    "bench": "time and measure the memory of a training step per method",
+    "demo": "the CAW experiment in miniature on the embedded toy world (offline, CPU)",
+}
+# Commands that run no model: the thread policy (which imports torch) is not applied for them.
+NO_MODEL = ("data", "report")
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -30,21 +44,59 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (ValueError, FileNotFoundError, DatasetError, ModelLoadError, CheckpointError, TrainingDivergedError)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _positive_threads(text: str) -> int:
+    from caw_core.commands.config_args import positive_int
+
+    return positive_int(text)
+
+
+def chosen_command(argv: Optional[Sequence[str]]) -> Optional[str]:
+    """The subcommand named in ``argv`` (None for ``--help``/``--version`` or none given)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--threads")
+    pre.add_argument("command", nargs="?")
+    known, _ = pre.parse_known_args(argv)
+    return known.command if known.command in COMMANDS else None
+
+
+def build_parser(argv: Optional[Sequence[str]] = None, full: bool = True) -> argparse.ArgumentParser:
+    """The ``caw-core`` parser; with ``full=False`` only the command chosen in ``argv`` gets its own options."""
     parser = argparse.ArgumentParser(
         prog="caw-core",
         description="Adversarially robust zero-shot CLIP with Confidence-Aware Weighting (CAW) and its baselines.",
     )
     parser.add_argument("--version", action="version", version=f"caw {__version__}")
+    parser.add_argument("--threads", dest="global_threads", type=_positive_threads, default=None, metavar="N",
+                        help="torch CPU threads (default: 1 for the toy and test models, every core for others; "
+                             "or $CAW_THREADS, $OMP_NUM_THREADS)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = chosen_command(argv)
     for name in COMMANDS:
-        importlib.import_module(f"caw_core.commands.{name}").add_parser(sub)
+        if full or name == chosen or name not in SUMMARIES:
+            importlib.import_module(f"caw_core.commands.{name}").add_parser(sub)
+        else:
+            sub.add_parser(name, help=SUMMARIES[name])
     return parser
 
 
+def workload_model(args: argparse.Namespace) -> Optional[str]:
+    """The model a command will run, for the thread policy: the toy CLIP for demo/toy, else ``--model``."""
+    if args.command in ("demo", "toy"):
+        return "toy"
+    models = getattr(args, "models", None)
+    if models:  # NAME:PRETRAINED[:CHECKPOINT]
+        return str(models[0]).split(":")[0]
+    return getattr(args, "model", None)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv, full=False).parse_args(argv)
     try:
+        if args.command not in NO_MODEL:
+            from caw_core.threads import apply_thread_policy
+
+            apply_thread_policy(workload_model(args), args.global_threads)
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("caw-core: interrupted", file=sys.stderr)

@@ -252,8 +252,9 @@ class _Plan:
 class _Evaluation:
     """The loop of :func:`evaluate` over models, datasets and attacks."""
 
-    def __init__(self, config: EvalConfig, ctx: distributed.DistContext, should_stop: Optional[Callable[[], bool]]):
-        self.config, self.ctx, self.should_stop = config, ctx, should_stop
+    def __init__(self, config: EvalConfig, ctx: distributed.DistContext, should_stop: Optional[Callable[[], bool]],
+                 on_forward: Optional[Callable[[dict], None]]):
+        self.config, self.ctx, self.should_stop, self.on_forward = config, ctx, should_stop, on_forward
         self.eps = config.eps / 255.0
         self.protocol = get_protocol(config.protocol)
         self.chain = config.attack_chain()
@@ -354,7 +355,8 @@ class _Evaluation:
                 images, labels = next(batches)
                 images, labels = images.to(ctx.device), labels.to(ctx.device)
                 adv = attack_images(attack, model, images, labels, self.eps, self.config.norm,
-                                    seed=self.config.seed + positions[0], should_stop=self.should_stop)
+                                    seed=self.config.seed + positions[0], should_stop=self.should_stop,
+                                    on_forward=self.forward_reporter(result, attack, len(positions), classes))
                 with torch.no_grad():
                     correct = (model(adv).argmax(dim=1) == labels).tolist()
                 pairs = list(zip(positions, correct))
@@ -377,24 +379,40 @@ class _Evaluation:
             result.complete = True
             self.save(result)
 
+    def forward_reporter(self, result: Result, attack: Attack, images: int,
+                         classes: int) -> Optional[Callable[[int], None]]:
+        """``on_forward(k)`` for the attack of one batch, passing ``{"event": "attack", ..., forwards, expected}``
+        records to the caller's ``on_forward`` (None when the caller gave none)."""
+        if self.on_forward is None or not self.ctx.is_main:
+            return None
+        expected = attack.spec.forwards(attack.steps, classes)
+        where = {"event": "attack", "model": result.model["label"], "dataset": result.key.dataset,
+                 "attack": result.key.attack, "images": images, "expected": expected}
+        return lambda k: self.on_forward({**where, "forwards": k})
+
     def save(self, result: Result) -> None:
         if self.ctx.is_main:
             result.config, result.versions = self.run_config, self.versions
             save_result(self.config.out, result)
 
 
-def evaluate(config: EvalConfig, should_stop: Optional[Callable[[], bool]] = None) -> Iterator[dict]:
+def evaluate(config: EvalConfig, should_stop: Optional[Callable[[], bool]] = None,
+             on_forward: Optional[Callable[[dict], None]] = None) -> Iterator[dict]:
     """Run the benchmark of ``config``, yielding progress and result records (see the module docstring).
 
     Stop early with ``should_stop`` (a cancel flag, checked before every
     forward pass of every attack; the last record is then ``cancelled``), or
     by closing the generator between records: everything finished so far is
-    on disk and a rerun resumes.
+    on disk and a rerun resumes. ``on_forward(record)``: called from inside
+    the attack after every forward pass with ``{"event": "attack", model,
+    dataset, attack, images, forwards, expected}`` (``expected``: the attack's
+    most forward passes for this batch; PGD/CW stop early once every image is
+    fooled), for a progress indicator within a long batch (AutoAttack).
     """
     config.validate()
     ctx = distributed.init_distributed(config.device)
     try:
-        for record in _Evaluation(config, ctx, should_stop).run():
+        for record in _Evaluation(config, ctx, should_stop, on_forward).run():
             if ctx.is_main:
                 yield record
     finally:

@@ -96,9 +96,13 @@ def test_cancel_inside_an_attack_stops_at_once_and_the_rerun_finishes_the_same_t
         checks.append(1)
         return len(checks) > 12
 
-    records = list(evaluate(_config(tmp_path / "parts", [spec], attacks=["clean", "pgd50"]), should_stop=stop))
+    inside = []
+    records = list(evaluate(_config(tmp_path / "parts", [spec], attacks=["clean", "pgd50"]), should_stop=stop,
+                            on_forward=inside.append))
     assert records[-1]["event"] == "cancelled" and not any(r["event"] == "done" for r in records)
     assert len(checks) == 13  # nothing ran after the first True
+    assert inside and inside[-1]["attack"] == "pgd50" and inside[-1]["expected"] == 51
+    assert [r["forwards"] for r in inside] == list(range(1, len(inside) + 1))  # one batch, cut short
     list(evaluate(_config(tmp_path / "parts", [spec], attacks=["clean", "pgd50"])))
     assert render_report(tmp_path / "parts") == render_report(tmp_path / "whole")
     assert whole[-1]["event"] == "done"

@@ -11,10 +11,10 @@ import math
 import sys
 
 from caw_core.commands.config_args import non_negative_int, positive_float, positive_int
-from caw_core.toy.model import RESOURCES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from caw_core.toy.model import RESOURCES
     from caw_core.toy.pretrain import PretrainConfig
 
     defaults = PretrainConfig()
