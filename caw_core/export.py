@@ -94,7 +94,7 @@ def export_model(source: str | Path, out_dir: str | Path, results: Optional[str 
         raise FileNotFoundError(f"results folder {results} does not exist")
     model = load_model(ModelSpec(base["name"], base.get("pretrained"), str(checkpoint)))
     on_stage(1, EXPORT_STAGES[0])
-    arch = TOY_ARCH if base["name"] == TOY_MODEL else base["name"]
+    arch = open_clip_name(model.clip, TOY_ARCH if base["name"] == TOY_MODEL else base["name"])
     run_config = _run_config(checkpoint)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -113,6 +113,23 @@ def export_model(source: str | Path, out_dir: str | Path, results: Optional[str 
     atomic_write(out / CARD_FILE, lambda handle: handle.write(card))
     on_stage(3, EXPORT_STAGES[2])
     return export
+
+
+def open_clip_name(clip: torch.nn.Module, arch: str) -> str:
+    """The open_clip name that rebuilds ``clip`` as it is: ``<arch>-quickgelu`` when it runs QuickGELU.
+
+    OpenAI's weights were trained with QuickGELU; open_clip builds plain ``ViT-B-32`` with GELU (and only
+    warns when given the openai tag), so the name must say which activation the exported weights ran with.
+    """
+    import open_clip
+    from open_clip.transformer import QuickGELU
+
+    quick = any(isinstance(module, QuickGELU) for module in clip.modules())
+    if quick and not arch.endswith("-quickgelu"):
+        if f"{arch}-quickgelu" not in open_clip.list_models():
+            raise CheckpointError(f"{arch} runs QuickGELU but open_clip has no {arch}-quickgelu config to export it as")
+        return f"{arch}-quickgelu"
+    return arch
 
 
 def _run_config(checkpoint: Path) -> dict:

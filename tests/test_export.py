@@ -174,3 +174,13 @@ def test_model_card_renders_the_results_table(tmp_path):
     assert "| toy+run | 75.00 | 75.00 |" in card  # clean: 3 of 4
     assert "| toy+run | 25.00 | 25.00 |" in card  # robust (worst case over pgd10): 1 of 4
     assert "| method | fare |" in card and "| eps (x/255) | 4.0 |" in card and "- toy-shape" in card
+
+
+def test_a_quickgelu_model_is_exported_under_its_quickgelu_name(tmp_path):
+    """OpenAI weights run QuickGELU; stock open_clip's plain name would rebuild them with GELU."""
+    import open_clip
+
+    from caw_core.export import open_clip_name
+
+    assert open_clip_name(open_clip.create_model("ViT-B-32-quickgelu"), "ViT-B-32") == "ViT-B-32-quickgelu"
+    assert open_clip_name(open_clip.create_model("ViT-B-32"), "ViT-B-32") == "ViT-B-32"
