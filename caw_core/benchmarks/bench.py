@@ -237,7 +237,7 @@ def build_step(config: BenchConfig, method: str, mode: str, device: torch.device
         from caw_core.benchmarks.reference import REFERENCE_STEPS, reference_state
 
         state = reference_state(model.clip, model.tokenizer, [TEMPLATE.format(c) for c in classnames],
-                                model.image_size, objective.default_lr, MOMENTUM, EPS, EPS, ATTACK_STEPS)
+                                model.image_size, objective.recipe.lr, MOMENTUM, EPS, EPS, ATTACK_STEPS)
 
         def reference_step():
             with autocast_context(config.precision, device):
@@ -246,7 +246,7 @@ def build_step(config: BenchConfig, method: str, mode: str, device: torch.device
         return BenchStep(model, reference_step, images, labels, state)
     if mode == "naive":
         original = unfrozen_copy(encoder)
-        optimizer = torch.optim.SGD(params, lr=objective.default_lr, momentum=MOMENTUM)
+        optimizer = torch.optim.SGD(params, lr=objective.recipe.lr, momentum=MOMENTUM)
 
         def losses():
             with autocast_context(config.precision, device):
@@ -259,7 +259,7 @@ def build_step(config: BenchConfig, method: str, mode: str, device: torch.device
             images = images.contiguous(memory_format=torch.channels_last)
         model.set_classes(classnames, templates)
         fused = {"fused": True} if device.type == "cuda" else {}
-        optimizer = torch.optim.SGD(params, lr=objective.default_lr, momentum=MOMENTUM, **fused)
+        optimizer = torch.optim.SGD(params, lr=objective.recipe.lr, momentum=MOMENTUM, **fused)
 
         if mode == "cached":
             from caw_core.feature_cache import OriginalFeatureCache

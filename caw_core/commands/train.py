@@ -1,11 +1,29 @@
-"""``caw-core train``: adversarial fine-tuning (CAW or a baseline), resumable, DDP under torchrun."""
+"""``caw-core train``: adversarial fine-tuning (CAW or a baseline), resumable, DDP under torchrun.
+
+The flags of the run come from :class:`caw_core.train.TrainConfig`; each method's own options (CAW's
+``--alpha``, PMG-AFT's ``--pmg-aft-variant``, ...) come from that method's ``Options`` dataclass, so a
+new method or option needs no edit here. Every option has the long form ``--<method>-<option>``; the
+short ``--<option>`` exists while no other method has an option of the same name.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import signal
 
-from caw_core.commands.config_args import add_dataclass_options, config_from_args
+from caw_core.commands.config_args import (
+    DefaultsHelpFormatter,
+    add_dataclass_options,
+    add_method_options,
+    config_from_args,
+    given_options,
+    method_options_from_args,
+)
+from caw_core.commands.progress import Progress, add_quiet_flag
+from caw_core.train_logs import TrainingLogs, parse_log_kinds
+
+# What a resumed run may change: how long it runs and its bookkeeping, never the recipe.
+RESUME_OVERRIDES = ("epochs", "max_steps", "save_every", "keep_last", "num_workers", "device", "clean_acc_every")
 
 HELP = {
     "method": "training objective",
@@ -14,19 +32,16 @@ HELP = {
     "checkpoint": "start from a caw checkpoint (run or step folder) instead of the base image tower",
     "data": "training dataset (registry name; 'caw-core data check' lists them)",
     "data_root": "folder holding the datasets (layout: 'caw-core data check --root DIR')",
-    "alpha": "CAW: weight of the confidence-aware KL term L_CA",
-    "beta": "CAW: weight of the feature-alignment term L_Reg",
-    "kl": "CAW: KL direction; adv_clean = KL(P_T(x')||P_O(x)) (paper), clean_adv = ablation",
-    "detach_weight": "CAW: stop gradients through the (1 - P_adv[y]) weight",
-    "reg_space": "CAW: L_Reg on raw or unit-normalised embeddings",
-    "ablation": "CAW: which terms to use",
     "eps": "inner-attack radius in units of 1/255",
     "attack_steps": "inner PGD steps",
-    "attack_step_size": "inner PGD step size in units of 1/255",
+    "attack_step_size": "inner PGD step size in units of 1/255 (default: 2*eps/steps, at least 1/255 under linf)",
     "attack_norm": "inner PGD norm",
     "optimizer": "outer optimizer",
-    "lr": "learning rate (default: the method's recipe: caw/pmg-aft 5e-5, tga-zsr 1e-4, ft-adv/fare 1e-5, tecoa 1e-7)",
-    "warmup_steps": "linear warm-up steps before the cosine decay (capped at 10%% of the run)",
+    "lr": "learning rate",
+    "momentum": "SGD momentum",
+    "weight_decay": "weight decay",
+    "warmup_steps": "linear warm-up steps before the cosine decay; capped at a tenth of the run (10%% of its "
+                    "optimizer steps)",
     "epochs": "passes over the training set",
     "max_steps": "stop after this many optimizer steps",
     "batch_size": "global batch size (split over torchrun processes)",
@@ -46,55 +61,78 @@ HELP = {
 }
 
 
+def recipe_help(name: str, methods) -> str:
+    """``(default: the method's recipe: 5e-05 for caw, pmg-aft; ...)`` from the methods' ``Recipe``s."""
+    by_value: dict = {}
+    for method, cls in methods.items():
+        by_value.setdefault(getattr(cls.recipe, name), []).append(method)
+    values = "; ".join(f"{value:g} for {', '.join(owners)}" if isinstance(value, float)
+                       else f"{value} for {', '.join(owners)}" for value, owners in by_value.items())
+    return f"{HELP[name]} (default: the method's recipe: {values})"
+
+
 def add_parser(subparsers) -> None:
     from caw_core.methods import METHODS
-    from caw_core.methods.caw import ABLATIONS, KL_DIRECTIONS, REG_SPACES
-    from caw_core.train import OPTIMIZERS, PRECISIONS, TrainConfig
+    from caw_core.train import OPTIMIZERS, PRECISIONS, RECIPE_FIELDS, TrainConfig
 
     parser = subparsers.add_parser(
         "train", help="adversarially fine-tune CLIP's image tower (CAW or a baseline)",
         description="Adversarially fine-tune CLIP's image tower with CAW or a baseline. The defaults are the CAW "
-                    "paper's recipe: ViT-B-32/openai on TinyImageNet, PGD-2 at eps 1/255, SGD, 10 epochs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    choices = {"method": list(METHODS), "kl": list(KL_DIRECTIONS), "reg_space": list(REG_SPACES),
-               "ablation": list(ABLATIONS), "attack_norm": ["linf", "l2"], "optimizer": list(OPTIMIZERS),
+                    "paper's recipe: ViT-B-32/openai on TinyImageNet, PGD-2 at eps 1/255, SGD, 10 epochs; each "
+                    "method's learning rate, optimizer and attack default to its reference's recipe. The "
+                    "warm-up never exceeds a tenth of the run. Ctrl-C or SIGTERM saves a checkpoint of the "
+                    "current step and exits 130/143; --resume continues exactly.",
+        formatter_class=DefaultsHelpFormatter)
+    choices = {"method": list(METHODS), "attack_norm": ["linf", "l2"], "optimizer": list(OPTIMIZERS),
                "precision": list(PRECISIONS)}
-    add_dataclass_options(parser, TrainConfig, HELP, choices)
+    help_texts = {**HELP, **{name: recipe_help(name, METHODS) for name in RECIPE_FIELDS}}
+    add_dataclass_options(parser, TrainConfig, help_texts, choices, skip=("method_options",))
     parser.add_argument("--resume", metavar="RUN_DIR", default=None,
                         help="continue the run in RUN_DIR from its latest checkpoint (its config is reused; "
-                             "--epochs/--max-steps given here extend it)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+                             f"only --{', --'.join(k.replace('_', '-') for k in RESUME_OVERRIDES)} may be given "
+                             "with it)")
+    parser.add_argument("--log", action="append", default=None, metavar="tensorboard|csv",
+                        help="also write the per-step metrics as TensorBoard scalars + hparams (view with "
+                             "'tensorboard --logdir RUNS_DIR') or as metrics.csv, in the run folder; repeat or "
+                             "give a comma list")
+    add_quiet_flag(parser)
+    add_method_options(parser, METHODS)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from caw_core.methods import method_class
     from caw_core.train import Trainer, resume_config, TrainConfig
 
+    kinds = parse_log_kinds(args.log)
     if args.resume:
-        defaults = TrainConfig()
-        extend = {k: getattr(args, k) for k in ("epochs", "max_steps") if getattr(args, k) != getattr(defaults, k)}
-        config = resume_config(args.resume, **extend)
+        if any(dest.startswith("method_option:") for dest in vars(args)):
+            raise ValueError("a resumed run keeps the method options of its config.json; start a new run to change them")
+        given = given_options(TrainConfig, args)
+        fixed = sorted(set(given) - set(RESUME_OVERRIDES))
+        if fixed:
+            raise ValueError(f"--{fixed[0].replace('_', '-')} cannot be changed when resuming (the run's config.json "
+                             f"is reused); only --{', --'.join(k.replace('_', '-') for k in RESUME_OVERRIDES)} can")
+        config = resume_config(args.resume, **given)
         trainer = Trainer(config, resume=True)
     else:
-        trainer = Trainer(config_from_args(TrainConfig, args))
-    show = trainer.ctx.is_main and not args.quiet
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(total=trainer.total_steps, initial=trainer.progress.step, unit="step", dynamic_ncols=True,
-                   file=sys.stderr)
-        print(f"run folder: {trainer.run_dir}", file=sys.stderr)
+        options = method_options_from_args(args, method_class(args.method or TrainConfig.method).name)
+        trainer = Trainer(config_from_args(TrainConfig, args, method_options=options))
+    progress = Progress(trainer.total_steps, "train", "step", initial=trainer.progress.step,
+                        quiet=args.quiet or not trainer.ctx.is_main)
+    progress.message(f"run folder: {trainer.run_dir}")
     last = {}
-    for record in trainer.run():
-        last = record
-        if bar is not None and record["event"] == "step":
-            bar.update(1)
-            bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "ce", "ca", "reg", "robust_acc")
-                             if record.get(k) is not None}, refresh=False)
-    if bar is not None:
-        bar.close()
+    logs = TrainingLogs(kinds if trainer.ctx.is_main else [], trainer.run_dir, trainer.config, trainer.progress.step)
+    with progress, logs:
+        for record in trainer.run():
+            last = record
+            logs.write(record)
+            if record["event"] == "step":
+                progress.update(record["step"], **{k: record[k] for k in ("loss", "ce", "ca", "reg", "robust_acc")
+                                                   if record.get(k) is not None})
     if trainer.ctx.is_main:
         print(f"{last.get('event', 'done')} at step {last.get('step')} of {last.get('total_steps')}; "
               f"checkpoints in {trainer.run_dir / 'checkpoints'}")
+    if last.get("signal"):  # stopped by SIGINT/SIGTERM after saving: the shell convention 128 + signal
+        return 128 + int(signal.Signals[last["signal"]])
     return 0
