@@ -46,6 +46,12 @@ def test_each_clean_image_goes_through_the_original_tower_once(tiny_train_config
     assert bool(trainer.feature_cache.filled.all())
 
 
+def test_methods_that_never_run_the_original_on_clean_images_never_allocate_the_table(tiny_train_config):
+    trainer = Trainer(tiny_train_config(method="tecoa", max_steps=2))
+    losses(trainer)
+    assert trainer.feature_cache is not None and not trainer.feature_cache.allocated
+
+
 def test_a_resumed_run_reuses_the_saved_cache(tiny_train_config):
     whole = losses(Trainer(tiny_train_config(name="whole", **EPOCHS_OF_STEPS)))
     first = Trainer(tiny_train_config(name="split", **EPOCHS_OF_STEPS))
