@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 
 from caw_core import __version__
 
-COMMANDS = ("train", "data", "toy", "eval", "report", "bench", "demo")
+COMMANDS = ("train", "data", "toy", "eval", "attack", "report", "bench", "demo")
 # One line per command for ``caw-core --help``: only the chosen command's module builds its full parser, so the
 # others (and their torch/open_clip imports) are never loaded. A command missing here gets its full parser.
 SUMMARIES = {
@@ -31,6 +31,7 @@ SUMMARIES = {
     "data": "check or download the evaluation datasets",
     "toy": "the embedded toy world and its tiny CLIP",
     "eval": "zero-shot clean and robust accuracy of models on datasets",
+    "attack": "attack one image: vanilla vs fine-tuned top-5 on clean and adversarial, with a verdict",
     "report": "merge a results folder into the paper's table (with sanity checks)",
     "bench": "time and measure the memory of a training step per method",
     "demo": "the CAW experiment in miniature on the embedded toy world (offline, CPU)",

@@ -146,10 +146,14 @@ def run(args: argparse.Namespace) -> int:
         if event == "progress" and not args.quiet:
             if bar is None:
                 bar = tqdm(total=record["total"], unit="img", dynamic_ncols=True, file=sys.stderr,
-                           desc=f"{record['dataset']} {record['attack']}")
+                           desc=f"[{record['item']}/{record['items']}] {record['dataset']} {record['attack']}")
             bar.update(record["done"] - bar.n)
+            postfix = {"all": f"{100 * record['overall']:.0f}%"}
+            if record["overall_eta_s"] is not None:
+                postfix["all ETA"] = f"{record['overall_eta_s'] / 60:.1f} min"
             if record["accuracy"] is not None:
-                bar.set_postfix(acc=f"{100 * record['accuracy']:.1f}%", refresh=False)
+                postfix["acc"] = f"{100 * record['accuracy']:.1f}%"
+            bar.set_postfix(postfix, refresh=False)
         elif event == "result":
             if bar is not None:
                 bar.close()
