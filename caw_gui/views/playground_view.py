@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from caw_core.attacks.registry import attack_choices
 from caw_core.models import TOY_MODEL, ModelSpec
 from caw_core.models.checkpoint import CheckpointError
 from caw_core.playground import (TEMPLATE_SEPARATOR, PlaygroundRequest, class_presets, describe_verdict,
@@ -59,9 +60,8 @@ PRESETS = {preset.display: preset for preset in class_presets().values()}
 TOY_PRESET, PHOTO_PRESET = class_presets()["toy-shape"].display, class_presets()["imagenet"].display
 CUSTOM = "Custom (edit the list)"
 UNKNOWN_LABEL = "(unknown: push away from each model's prediction)"
-# label -> (attack name, norm)
-ATTACKS = {"PGD ℓ∞": ("pgd", "linf"), "PGD ℓ2": ("pgd", "l2"), "CW ℓ∞": ("cw", "linf"),
-           "AutoAttack ℓ∞": ("aa", "linf")}
+ATTACKS = {name: label for name, label in attack_choices().items() if name != "clean"}  # the registry's
+NORMS = {"ℓ∞": "linf", "ℓ2": "l2"}
 SOURCES = {"Attack each model (white-box)": "each",
            "Craft on vanilla, transfer to fine-tuned": "vanilla",
            "Craft on fine-tuned, transfer to vanilla": "finetuned"}
@@ -184,9 +184,16 @@ class PlaygroundView(QWidget):
         form.addRow("Fine-tuned", self.finetuned)
 
         self.attack = QComboBox()
-        self.attack.addItems(list(ATTACKS))
-        self.attack.setToolTip("PGD: projected gradient ascent on the cross-entropy; CW: on the Carlini-Wagner "
-                               "margin; AutoAttack: APGD-CE + APGD-T, the evaluation standard (strongest)")
+        for index, (name, label) in enumerate(ATTACKS.items()):
+            self.attack.addItem(name)
+            self.attack.setItemData(index, label, Qt.ToolTipRole)
+        self.attack.setToolTip("pgd: projected gradient ascent on the cross-entropy; cw: on the Carlini-Wagner "
+                               "margin; aa: AutoAttack (APGD-CE + APGD-T), the evaluation standard; hover an "
+                               "entry for its details")
+        self.norm = QComboBox()
+        self.norm.addItems(list(NORMS))
+        self.norm.setToolTip("The threat model's norm: ℓ∞ bounds every pixel's change (the paper's), ℓ2 the "
+                             "total change")
         self.eps = QSlider(Qt.Horizontal)
         self.eps.setRange(0, 32)
         self.eps.setValue(4)
@@ -209,7 +216,10 @@ class PlaygroundView(QWidget):
                                "crafted on one model is shown to both.")
         attack_box = QGroupBox("Attack")
         form = QFormLayout(attack_box)
-        form.addRow("Attack", self.attack)
+        attack_row = QHBoxLayout()
+        attack_row.addWidget(self.attack, 1)
+        attack_row.addWidget(self.norm)
+        form.addRow("Attack", attack_row)
         form.addRow("ε", eps_row)
         form.addRow("Steps", self.steps)
         form.addRow("Crafted on", self.source)
@@ -420,7 +430,7 @@ class PlaygroundView(QWidget):
         source = SOURCES[self.source.currentText()]
         if finetuned is None and source != "each":
             raise ValueError("a transfer attack needs a fine-tuned checkpoint; choose one under Models")
-        attack, norm = ATTACKS[self.attack.currentText()]
+        attack, norm = self.attack.currentText(), NORMS[self.norm.currentText()]
         label_index = self.true_class.currentIndex() - 1
         request = PlaygroundRequest(self.image, classnames, templates, attack=attack, norm=norm,
                                     eps=float(self.eps.value()), steps=self.steps.value() or None, source=source,
@@ -556,7 +566,7 @@ class PlaygroundView(QWidget):
         record = self.adversarials.get(role)
         if record is None:
             return
-        attack = self.attack.currentText()
+        attack = f"{self.attack.currentText()} {self.norm.currentText()}"
         self.adv_panel.set_title(f"Adversarial (crafted on {ROLE_NAMES[role].lower()})")
         pushed = f"pushed away from '{record['label']}'" + ("" if record["true_label"] else " (its prediction)")
         if record["found_nothing"]:
