@@ -91,7 +91,7 @@ def run_demo(config: DemoConfig) -> Iterator[dict]:
     for method in config.methods:
         train_config = demo_train_config(config, method)
         run_dir = Path(train_config.runs_dir) / method
-        trainer = Trainer(train_config, resume=(run_dir / "checkpoints" / "latest.json").is_file())
+        trainer = Trainer(train_config, resume=(run_dir / "config.json").is_file())
         for record in trainer.run():
             yield {**record, "stage": f"train {method}"}
         checkpoints.append(str(run_dir))

@@ -72,6 +72,7 @@ from caw_core.results import (Result, ResultKey, config_id, find_result, model_i
                               versions, weights_id)
 
 DATASET_GROUPS = {"all": PAPER_DATASETS}
+MAX_L2_EPS = 1e6  # units of 1/255: sqrt(3 * 2048 * 2048) * 255 ~ 9.0e5
 
 
 def parse_model(entry: Union[ModelSpec, str]) -> ModelSpec:
@@ -98,7 +99,7 @@ class EvalConfig:
     datasets: registry names, or ``"all"`` (the 16 datasets of the protocol).
     attacks: registry names (``clean, pgd, cw, aa, ...``), optionally with steps
         (``pgd100``); run cheapest first whatever the order given; clean always runs.
-    eps: attack radius in units of 1/255 (also under l2); finite, at most 255 under linf.
+    eps: attack radius in units of 1/255 (also under l2); finite, at most 255 under linf and 1e6 under l2.
     n: images per dataset (a fixed seeded subset) or ``"all"``.
     protocol: preprocessing protocol (:mod:`caw_core.protocols`); its attacks and n are the
         CLI's defaults, the config's own ``attacks``/``n`` are what runs.
@@ -146,6 +147,9 @@ class EvalConfig:
             raise ValueError(f"eps must be a finite number >= 0 (units of 1/255), got {self.eps}")
         if self.norm == "linf" and self.eps > 255:
             raise ValueError(f"eps must be <= 255 under linf (the whole pixel range), got {self.eps}")
+        if self.eps > MAX_L2_EPS:
+            raise ValueError(f"eps must be <= {MAX_L2_EPS:g} (units of 1/255; more than the diagonal of the pixel box "
+                             f"of a 2048 x 2048 RGB image), got {self.eps}")
         get_protocol(self.protocol)
         if self.n != "all" and not (isinstance(self.n, int) and self.n >= 1):
             raise ValueError(f"n must be a positive integer or 'all', got {self.n!r}")
@@ -183,7 +187,7 @@ def prepare_dataset(config: EvalConfig, model, name: str):
     """``(data, indices, attacked)``: dataset ``name`` preprocessed as the config's protocol says, the evaluated
     subset, and the model the attacks see (behind a bicubic upsampling where the protocol attacks at native size).
     Sets the model's text head to the dataset's classes."""
-    resize = get_protocol(config.protocol).resize_for(name)
+    resize = get_protocol(config.protocol).resize_for(name, model.image_size)
     data = load_dataset(name, Path(config.data_root), image_size=model.image_size,
                         transform=pixel_transform(model.image_size, resize))
     indices = subset_indices(config.seed, name, config.n, len(data))

@@ -39,7 +39,8 @@ NATIVE_SETS = ("cifar10", "cifar100", "stl10")
 class Protocol:
     """name; description (which table it reproduces); ``native``: datasets attacked at native size and
     upsampled (bicubic) to the model's input inside the model; ``resize``: shorter side before the
-    center crop for the others (224 or 256); the default attack chain and n."""
+    center crop to 224 for the others (224 or 256; scaled for models of another input size); the default
+    attack chain and n."""
 
     name: str
     description: str
@@ -48,9 +49,10 @@ class Protocol:
     attacks: tuple[str, ...]
     n: Union[int, str]
 
-    def resize_for(self, dataset: str) -> int:
-        """The ``resize`` argument of :func:`caw_core.data.transforms.pixel_transform` for ``dataset`` (0: native)."""
-        return 0 if dataset in self.native else self.resize
+    def resize_for(self, dataset: str, image_size: int) -> int:
+        """The ``resize`` argument of :func:`caw_core.data.transforms.pixel_transform` for ``dataset`` and a model
+        of input side ``image_size`` (0: native size)."""
+        return 0 if dataset in self.native else round(image_size * self.resize / 224)
 
     def settings(self) -> dict:
         """What the protocol fixes beyond the attack chain and n (part of every result's config id)."""

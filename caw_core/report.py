@@ -99,7 +99,7 @@ def _dataset_order(names) -> list[str]:
 
 def _worst_case(results: list[Result]) -> float:
     flags = zip(*(r.correct for r in results))
-    return sum(all(f is True for f in per_image) for per_image in flags) / len(results[0].correct)
+    return sum(all(f is True for f in per_image) for per_image in flags) / max(len(results[0].correct), 1)
 
 
 def chain_label(chain: list[str], metric: str) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import stat
@@ -41,6 +42,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 from caw_core.io import atomic_write_json
 from caw_core.models import ModelSpec
 
+LOGGER = logging.getLogger(__name__)
 KIND = "caw-eval-result"
 FORMAT_VERSION = 2
 MAX_RESULT_BYTES = 256 * 1024 * 1024  # a 10M-image result is ~100 MB
@@ -49,6 +51,10 @@ _HASH_CHUNK = 1 << 20
 
 class ResultsFileError(ValueError):
     """A results file is unreadable or not what its name says; the message names the file."""
+
+
+class OutdatedResultError(ResultsFileError):
+    """A result file written by an older caw (another ``format_version``): not an error, just not comparable."""
 
 
 def model_id(spec: ModelSpec) -> str:
@@ -189,8 +195,8 @@ class Result:
             raise ValueError("not a caw evaluation result")
         _expect(payload, "format_version", int)
         if payload["format_version"] != FORMAT_VERSION:
-            raise ValueError(f"format_version {payload['format_version']} (this caw reads {FORMAT_VERSION}; "
-                             "rerun the evaluation)")
+            raise OutdatedResultError(f"format_version {payload['format_version']} (this caw reads "
+                                      f"{FORMAT_VERSION}; rerun the evaluation)")
         key = _expect(payload, "key", dict)
         types = {"model_id": str, "dataset": str, "attack": str, "eps": (int, float), "norm": str,
                  "n": (int, str), "seed": int, "protocol": str, "weights": str, "config_id": str}
@@ -275,6 +281,8 @@ def load_result(path: str | Path) -> Result:
     path = Path(path)
     try:
         result = Result.from_json(_read_json(path))
+    except OutdatedResultError as exc:
+        raise OutdatedResultError(f"{path}: {exc}") from exc
     except ResultsFileError:
         raise
     except ValueError as exc:
@@ -307,15 +315,19 @@ def load_results(out_dir: str | Path, models: Optional[Iterable[Union[ModelSpec,
 
     ``models``: ModelSpecs or model ids; ``datasets``: registry names;
     ``setting``: ``(norm, eps, n, seed)``; ``protocol``: a protocol name.
-    JSON files of another kind (an exported table) are ignored; a malformed
-    result file raises :class:`ResultsFileError` naming it.
+    JSON files of another kind (an exported table) are ignored, files of an
+    older caw format are skipped with a logged warning; a malformed result
+    file raises :class:`ResultsFileError` naming it.
     """
     ids = None if models is None else {m if isinstance(m, str) else model_id(m) for m in models}
     wanted_setting = None if setting is None else (setting[0], float(setting[1]), setting[2], setting[3])
-    results = []
+    results, outdated = [], []
     for path in sorted(Path(out_dir).glob("*.json")):
         try:
             result = load_result(path)
+        except OutdatedResultError:
+            outdated.append(path.name)
+            continue
         except ResultsFileError:
             if _is_ours(path):
                 raise
@@ -325,4 +337,7 @@ def load_results(out_dir: str | Path, models: Optional[Iterable[Union[ModelSpec,
                 and (wanted_setting is None or key.setting() == wanted_setting)
                 and (protocol is None or key.protocol == protocol)):
             results.append(result)
+    if outdated:
+        LOGGER.warning("%s: skipped %d result file(s) of an older caw format (%s%s); rerun the evaluation to "
+                       "replace them", out_dir, len(outdated), outdated[0], ", ..." if len(outdated) > 1 else "")
     return results

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -150,9 +151,28 @@ def test_malformed_results_files_give_one_line_naming_the_file(tmp_path, capsys,
     assert len(err) == 1 and str(path) in err[0] and expected in err[0] and "Traceback" not in err[0]
 
 
-def test_other_json_in_the_results_folder_is_ignored(tmp_path):
+def test_a_fifo_in_the_results_folder_is_refused_without_reading_it(tmp_path):
+    fifo = tmp_path / "stuck.json"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    with pytest.raises(ResultsFileError, match="stuck.json: expected a regular file"):
+        load_results(tmp_path)
+
+
+def test_other_json_and_older_formats_in_the_results_folder_are_skipped(tmp_path, caplog):
     (tmp_path / "table.json").write_text(json.dumps({"tables": [], "flags": []}))  # an exported report
+    key = ResultKey("m-1", "toy-shape", "clean", 1.0, "linf", 10, 0)
+    path = save_result(tmp_path, Result(key, {"label": "m"}, [0], [True], complete=True))
+    payload = json.loads(path.read_text())
+    path.write_text(json.dumps({**payload, "format_version": 1}))  # written by an older caw
     assert load_results(tmp_path) == []
+    assert "skipped 1 result file(s) of an older caw format" in caplog.text
+
+
+def test_an_empty_result_renders_without_dividing_by_zero(tmp_path):
+    for attack in ("clean", "pgd10"):
+        save_result(tmp_path, Result(ResultKey("m-1", "toy-shape", attack, 1.0, "linf", 10, 0), {"label": "m"}, [],
+                                     [], complete=True))
+    assert "0 images per dataset" in render_report(tmp_path)
 
 
 def test_model_labels_cannot_inject_markup_or_formulas(tmp_path):
@@ -192,6 +212,8 @@ def test_eval_refuses_bad_flags_with_one_line(tmp_path, capsys, argv, message):
         EvalConfig(eps=math.inf).validate()
     with pytest.raises(ValueError, match="<= 255"):
         EvalConfig(eps=300).validate()
+    with pytest.raises(ValueError, match="<= 1e"):
+        EvalConfig(eps=1e308, norm="l2").validate()
 
 
 def test_temporaries_left_by_a_killed_writer_are_removed(tmp_path):
@@ -204,18 +226,18 @@ def test_temporaries_left_by_a_killed_writer_are_removed(tmp_path):
 
 
 def test_protocol_presets_set_attacks_n_and_resolution(tmp_path, capsys):
-    from caw_core.commands.eval import config_from_args
+    from caw_core.commands.eval import eval_config
     from caw_core.cli import build_parser
 
     args = build_parser().parse_args(["eval", "--protocol", "fare"])
-    config = config_from_args(args)
+    config = eval_config(args)
     assert config.attacks == ["clean", "aafare"] and config.n == 1000 and config.protocol == "fare"
     args = build_parser().parse_args(["eval", "--protocol", "tecoa", "--n", "50", "--attacks", "clean,cw"])
-    config = config_from_args(args)
+    config = eval_config(args)
     assert config.attacks == ["clean", "cw"] and config.n == 50
     tecoa = get_protocol("tecoa")
-    assert tecoa.resize_for("cifar10") == 0 and tecoa.resize_for("dtd") == 256
-    assert get_protocol("caw").resize_for("cifar10") == 224
+    assert tecoa.resize_for("cifar10", 224) == 0 and tecoa.resize_for("dtd", 224) == 256
+    assert tecoa.resize_for("dtd", 64) == 73 and get_protocol("caw").resize_for("cifar10", 224) == 224
     seen = []
     wrapped = NativeResolution(lambda x: seen.append(x.shape) or x.mean(dim=(2, 3)), 224)
     wrapped(torch.rand(2, 3, 32, 32))
@@ -228,3 +250,15 @@ def test_check_masking_runs_the_integrity_checks_per_dataset(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code in (0, 1) and "toy-shape | 8 images" in out and "unbounded" in out
     assert list(tmp_path.glob("*.json")) == []  # a check, not a benchmark
+
+
+def test_the_caw_protocol_feeds_the_model_exactly_the_default_preprocessing(tmp_path):
+    from caw_core.data import load_dataset
+    from caw_core.evaluate import prepare_dataset
+
+    model = load_model("toy")
+    data, indices, attacked = prepare_dataset(_config(tmp_path, ["toy"]), model, "toy-shape")
+    default = load_dataset("toy-shape", tmp_path, image_size=model.image_size).data
+    assert attacked is model
+    for i in indices[:3]:
+        assert torch.equal(data.data[i][0], default[i][0])

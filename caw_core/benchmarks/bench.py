@@ -234,7 +234,7 @@ def build_step(config: BenchConfig, method: str, mode: str, device: torch.device
         from caw_core.benchmarks.reference import REFERENCE_STEPS, reference_state
 
         state = reference_state(model.clip, model.tokenizer, [TEMPLATE.format(c) for c in classnames],
-                                model.image_size, objective.default_lr, MOMENTUM, EPS, EPS, ATTACK_STEPS)
+                                model.image_size, objective.recipe.lr, MOMENTUM, EPS, EPS, ATTACK_STEPS)
 
         def reference_step():
             with autocast_context(config.precision, device):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
+
+from caw_core.commands.config_args import (add_dataclass_options, csv_list, given_options, non_negative_float,
+                                           non_negative_int, positive_int)
 
 EPILOG = """\
 models: --model/--pretrained name the base CLIP; each --checkpoint adds one fine-tuned
@@ -37,24 +39,37 @@ for its options, so write --images there):
 def _n(text: str):
     if text.strip().lower() == "all":
         return "all"
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("n must be a positive integer or 'all'")
-    return value
-
-
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
 
 
 def _eps(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of 1/255 units, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 (units of 1/255), got {text!r}")
-    return value
+        return non_negative_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 (units of 1/255), got {text!r}") from None
+
+
+_n.__name__ = "a positive integer or 'all'"
+_eps.__name__ = "a number of 1/255 units"
+
+HELP = {
+    "datasets": "comma-separated dataset names, or 'all' for the 16 of the protocol",
+    "protocol": "evaluation protocol: preprocessing, attack chain and n (see below)",
+    "eps": "radius in units of 1/255",
+    "norm": "threat model",
+    "n": "images per dataset (a fixed seeded subset, the same for every model) or 'all' (default: the protocol's; "
+         "caw: 1000); under torchrun spell it --images",
+    "batch_size": "images per batch per process",
+    "seed": "seeds the subset and the attacks",
+    "data_root": "folder holding the datasets",
+    "out": "results folder",
+    "device": "auto, cpu, cuda, cuda:1, mps",
+    "num_workers": "DataLoader workers",
+    "skip_existing": "reuse finished per-image results in --out (resume); --no-skip-existing recomputes",
+}
 
 
 def add_parser(subparsers) -> None:
@@ -62,7 +77,6 @@ def add_parser(subparsers) -> None:
     from caw_core.evaluate import EvalConfig
     from caw_core.protocols import PROTOCOLS
 
-    defaults = EvalConfig()
     protocols = "\n".join(f"  {name}: {p.description}" for name, p in PROTOCOLS.items())
     attacks = ", ".join(attack_choices())
     parser = subparsers.add_parser(
@@ -81,33 +95,21 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME:PRETRAINED[:CHECKPOINT]",
                         help="models given in full (instead of --model/--pretrained/--checkpoint, which it cannot be "
                              "combined with)")
-    parser.add_argument("--datasets", type=_csv, default=["all"],
-                        help="comma-separated dataset names, or 'all' for the 16 of the protocol (default: all)")
-    parser.add_argument("--protocol", choices=list(PROTOCOLS), default=defaults.protocol,
-                        help="evaluation protocol: preprocessing, attack chain and n (default: %(default)s; see below)")
-    parser.add_argument("--attacks", type=_csv, default=None,
-                        help=f"comma-separated from {attacks}, optionally with steps (pgd100); pgd/cw default to "
-                             "10 steps, AutoAttacks to 100 iterations (default: the protocol's; caw: clean,pgd,aa)")
-    parser.add_argument("--eps", type=_eps, default=defaults.eps, help="radius in units of 1/255 (default: 1)")
-    parser.add_argument("--norm", choices=["linf", "l2"], default=defaults.norm)
-    parser.add_argument("--n", "--images", dest="n", type=_n, default=None,
-                        help="images per dataset (a fixed seeded subset, the same for every model) or 'all' "
-                             "(default: the protocol's; caw: 1000); under torchrun spell it --images")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="images per batch per process")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds the subset and the attacks")
-    parser.add_argument("--data-root", default=defaults.data_root, help="folder holding the datasets")
-    parser.add_argument("--out", default=defaults.out, help="results folder (default: %(default)s)")
-    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--num-workers", type=int, default=defaults.num_workers, help="DataLoader workers")
-    parser.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=defaults.skip_existing,
-                        help="reuse finished per-image results in --out (resume); --no-skip-existing recomputes")
+    help_texts = {**HELP, "attacks": f"comma-separated from {attacks}, optionally with steps (pgd100); pgd/cw default "
+                                     "to 10 steps, AutoAttacks to 100 iterations (default: the protocol's; caw: "
+                                     "clean,pgd,aa)"}
+    add_dataclass_options(parser, EvalConfig, help_texts, choices={"norm": ["linf", "l2"], "protocol": list(PROTOCOLS)},
+                          skip=("models",), aliases={"n": ("--images",)},
+                          types={"n": _n, "eps": _eps, "datasets": csv_list, "batch_size": positive_int,
+                                 "num_workers": non_negative_int})
     parser.add_argument("--check-masking", action="store_true",
                         help="run the gradient-masking checks instead of the benchmark (see below)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
 
-def config_from_args(args: argparse.Namespace):
+def eval_config(args: argparse.Namespace):
+    """The EvalConfig of the flags given: EvalConfig's defaults, the protocol's attacks and n, then the flags."""
     from caw_core.evaluate import EvalConfig, optional
     from caw_core.models import ModelSpec
     from caw_core.protocols import get_protocol
@@ -122,12 +124,11 @@ def config_from_args(args: argparse.Namespace):
     else:
         pretrained = optional(args.pretrained if args.pretrained is not None else "openai")
         models = [ModelSpec(args.model or "ViT-B-32", pretrained, optional(c)) for c in args.checkpoint or ["none"]]
-    protocol = get_protocol(args.protocol)
-    return EvalConfig(models=models, datasets=args.datasets,
-                      attacks=args.attacks if args.attacks is not None else list(protocol.attacks), eps=args.eps,
-                      norm=args.norm, n=args.n if args.n is not None else protocol.n, batch_size=args.batch_size,
-                      seed=args.seed, data_root=args.data_root, out=args.out, device=args.device,
-                      num_workers=args.num_workers, skip_existing=args.skip_existing, protocol=protocol.name)
+    given = given_options(EvalConfig, args)
+    protocol = get_protocol(given.get("protocol", EvalConfig.protocol))
+    given.setdefault("attacks", list(protocol.attacks))
+    given.setdefault("n", protocol.n)
+    return EvalConfig(**{**given, "models": models, "protocol": protocol.name})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.evaluate import evaluate
     from caw_core.report import render_report
 
-    config = config_from_args(args)
+    config = eval_config(args)
     if args.check_masking:
         return check_masking(config)
     bar = None
@@ -145,10 +146,14 @@ def run(args: argparse.Namespace) -> int:
         if event == "progress" and not args.quiet:
             if bar is None:
                 bar = tqdm(total=record["total"], unit="img", dynamic_ncols=True, file=sys.stderr,
-                           desc=f"{record['dataset']} {record['attack']}")
+                           desc=f"[{record['item']}/{record['items']}] {record['dataset']} {record['attack']}")
             bar.update(record["done"] - bar.n)
+            postfix = {"all": f"{100 * record['overall']:.0f}%"}
+            if record["overall_eta_s"] is not None:
+                postfix["all ETA"] = f"{record['overall_eta_s'] / 60:.1f} min"
             if record["accuracy"] is not None:
-                bar.set_postfix(acc=f"{100 * record['accuracy']:.1f}%", refresh=False)
+                postfix["acc"] = f"{100 * record['accuracy']:.1f}%"
+            bar.set_postfix(postfix, refresh=False)
         elif event == "result":
             if bar is not None:
                 bar.close()
