@@ -236,3 +236,41 @@ def test_chart_hover_names_the_bar(window):
     QApplication.processEvents()
     scene_pos = view_box.mapViewToScene(QPointF(0.1, 1.0))
     assert chart.hover_text(scene_pos) == "dog: 20.00%"
+
+
+def test_images_are_decoded_in_the_worker_not_the_gui_thread(window, tmp_path, monkeypatch):
+    import threading
+
+    import caw_gui.workers.jobs as jobs
+
+    threads = []
+    real = jobs.load_image
+
+    def recording(source):
+        threads.append(threading.current_thread())
+        return real(source)
+
+    monkeypatch.setattr(jobs, "load_image", recording)
+    view = window.playground
+    view.finetuned.setCurrentIndex(0)
+    view.steps.setValue(1)
+    view.open_path(_scene_png(tmp_path / "big.png"))
+    assert threads == []  # nothing decoded yet: the call returned at once
+    wait_for(lambda: _finished(view), what="the attack")
+    assert len(threads) == 1 and threads[0] is not threading.main_thread() and view.image_name == "big.png"
+
+
+def test_ctrl_enter_attacks_and_escape_cancels(window, qtbot):
+    view = window.playground
+    view.finetuned.setCurrentIndex(0)
+    window.tabs.setCurrentWidget(view)
+    view.set_image(Image.fromarray(np.zeros((32, 32, 3), np.uint8)), "black")
+    view.cancel()
+    wait_for(lambda: _finished(view), what="the cancelled attack")
+    window.activateWindow()
+    view.steps.setFocus()
+    qtbot.keyClick(view.steps, Qt.Key_Return, Qt.ControlModifier)
+    assert view.is_busy()
+    qtbot.keyClick(view.steps, Qt.Key_Escape)
+    wait_for(lambda: _finished(view), what="the cancelled attack")
+    assert view.status.text() == "Cancelled."

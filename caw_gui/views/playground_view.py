@@ -126,8 +126,9 @@ class PlaygroundView(QWidget):
         banner_over_split(self, self.banner, self._build_controls(), self._build_results(), (360, 660))
         self.set_vanilla(self.vanilla_spec)
         self._update_buttons()
-        QShortcut(QKeySequence("Ctrl+Return"), self, self.run_attack)
-        QShortcut(QKeySequence(Qt.Key_Escape), self, self.cancel)
+        for keys, slot, what in (("Ctrl+Return", self.run_attack, "Playground: attack"), ("F5", self.run_attack, "Playground: attack"),
+                                 ("Esc", self.cancel, "Playground: cancel")):
+            QShortcut(QKeySequence(keys), self, slot).setWhatsThis(what)  # active while the tab is shown
 
     # -- layout ------------------------------------------------------------------------------------------------
     def _build_controls(self) -> QWidget:
@@ -236,7 +237,7 @@ class PlaygroundView(QWidget):
 
         self.run_button = QPushButton("Attack")
         self.run_button.setDefault(True)
-        self.run_button.setToolTip("Classify and attack the image (Ctrl+Enter)")
+        self.run_button.setToolTip("Classify and attack the image (Ctrl+Enter or F5)")
         self.run_button.clicked.connect(lambda: self.run_attack())
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the running attack (Esc)")
@@ -484,8 +485,8 @@ class PlaygroundView(QWidget):
             self._stop_job()
             self.status.setText("Cancelling…")
 
-    def shutdown(self, timeout_ms: int = 10_000) -> None:
-        """Cancel a running attack and wait for its thread (window closing)."""
+    def shutdown(self, timeout_ms: int = 1_000) -> None:
+        """Cancel a running attack (it ends at its next forward pass) and give its thread a moment (closing)."""
         if self.task is not None:
             self.pending = None
             self._stop_job()
