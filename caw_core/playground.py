@@ -264,9 +264,9 @@ def run_playground(
 
 
 def describe_verdict(verdict_: str, found_nothing: bool, predicted: str, reference: str) -> str:
-    """One line for a user: "fooled: now predicts 'cat' instead of 'dog'" (+ a note when δ = 0)."""
-    text = {"robust": f"robust: still predicts '{predicted}'",
-            "fooled": f"fooled: now predicts '{predicted}' instead of '{reference}'",
+    """What a verdict means, in one line: "now predicts 'cat' instead of 'dog'" (+ a note when δ = 0)."""
+    text = {"robust": f"still predicts '{predicted}'",
+            "fooled": f"now predicts '{predicted}' instead of '{reference}'",
             "wrong": f"already wrong on the clean image (the true class is '{reference}')"}[verdict_]
     if found_nothing and verdict_ != "wrong":
         text += "; the attack found no adversarial inside the ε ball (δ = 0)"

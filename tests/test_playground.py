@@ -144,7 +144,7 @@ def test_cli_attacks_a_toy_scene_with_its_true_label(tmp_path, capsys):
     assert "classes: 5 from preset toy-shape" in text and f"pushing away from true class '{shape}'" in text
     assert "model input: 64×64: used as is" in text
     assert text.count("clean:") == 1 and text.count("adversarial:") == 1 and text.count("verdict:") == 1
-    assert any(word in text for word in ("robust: still predicts", "fooled: now predicts", "already wrong"))
+    assert any(word in text for word in ("ROBUST: still predicts", "FOOLED: now predicts", "WRONG: already wrong"))
     saved = np.asarray(Image.open(out))
     assert saved.shape == (64, 64, 3) and f"vanilla (toy): {out}" in text
 

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  adversarial:  {_line(adversarial['topk'][role])}{origin}")
                 text = describe_verdict(adversarial["verdict"][role], adversarial["found_nothing"],
                                         adversarial["topk"][role][0][0], adversarial["reference"][role])
-                print(f"  verdict:      {text}")
+                print(f"  verdict:      {adversarial['verdict'][role].upper()}: {text}")
     print()
     for adversarial in records["adversarial"]:
         print(f"adversarial crafted on {names[adversarial['crafted_on']]}: {adversarial['path']} "
