@@ -506,6 +506,8 @@ class PlaygroundView(QWidget):
 
     def _on_record(self, record: dict) -> None:
         event = record["event"]
+        if self.pending is not None:  # superseded: a newer image or setting runs once this job has ended
+            return
         if event == "image_error":
             self.banner.show_message(f"Cannot use this image: {record['message']}", "error")
             self.status.setText("")
