@@ -158,7 +158,7 @@ def test_cli_compares_vanilla_and_finetuned_on_a_photo(tmp_path, capsys, tiny_tr
     list(Trainer(config).run())
     photo = str(resources.files("caw_gui") / "resources" / "samples" / "cat.jpg")
     out = tmp_path / "cat.png"
-    assert main(["attack", photo, "--model", TINY.name, "--checkpoint", f"{config.runs_dir}/{config.name}",
+    assert main(["attack", photo, "--model", TINY.name, "--pretrained", "none", "--checkpoint", f"{config.runs_dir}/{config.name}",
                  "--classes", "cat,dog,car", "--steps", "1", "--out", str(out), "--device", "cpu"]) == 0
     text = capsys.readouterr().out
     assert "resized from 384×255 to 32×32, centre-cropped" in text
