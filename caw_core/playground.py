@@ -31,6 +31,7 @@ cancel lands within one forward/backward of the running attack, whatever its num
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from caw_core.models.checkpoint import MODEL_FILE, resolve_checkpoint
 ROLES = ("vanilla", "finetuned")
 SOURCES = ("each", "vanilla", "finetuned")
 TEMPLATE_SEPARATOR = " | "
+MAX_STEPS = 100_000  # one image, interactively: more iterations than this is a typo
 CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -148,8 +150,10 @@ class PlaygroundRequest:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
         if self.label is not None and not 0 <= self.label < len(self.classnames):
             raise ValueError(f"label {self.label} is not a class index (0..{len(self.classnames) - 1})")
-        if not self.eps >= 0:
-            raise ValueError(f"eps must be >= 0 (units of 1/255), got {self.eps}")
+        if not (math.isfinite(self.eps) and self.eps >= 0):
+            raise ValueError(f"eps must be a finite number >= 0 (units of 1/255), got {self.eps}")
+        if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
+            raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {self.steps}")
         parse_attack(self.attack, self.steps)
 
 

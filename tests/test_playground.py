@@ -191,3 +191,16 @@ def test_cli_refuses_a_bad_image_clearly(tmp_path, capsys):
     assert err.startswith("caw-core attack: error:") and "broken.png" in err and "Traceback" not in err
     assert main(["attack", str(tmp_path / "missing.png"), "--model", "toy"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_refuses_odd_class_files_and_budgets(tmp_path, capsys):
+    from caw_core.cli import main
+
+    scene = _scene(tmp_path / "scene.png")
+    for extra, message in ((["--classes", "@/dev/zero"], "is not a text file"),
+                           (["--classes", f"@{tmp_path}"], "is not a text file"),
+                           (["--steps", "99999999999"], "steps must be between 1 and"),
+                           (["--eps", "inf"], "finite number")):
+        assert main(["attack", scene, "--model", "toy"] + extra) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

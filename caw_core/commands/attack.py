@@ -18,6 +18,9 @@ centre-cropped to the model input; that is the image attacked and saved.
 """
 
 
+MAX_CLASS_FILE_BYTES = 2**20
+
+
 def add_parser(subparsers) -> None:
     from caw_core.attacks.registry import attack_choices
 
@@ -72,6 +75,9 @@ def resolve_classes(text, model: str) -> tuple[list[str], list[str], str]:
     if text.startswith("@"):
         path = Path(text[1:])
         try:
+            if not path.is_file() or path.stat().st_size > MAX_CLASS_FILE_BYTES:
+                raise ValueError(f"the class list {path} is not a text file of at most "
+                                 f"{MAX_CLASS_FILE_BYTES // 2**20} MiB")
             names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read the class list {path}: {exc}") from exc
