@@ -31,7 +31,6 @@ cancel lands within one forward/backward of the running attack, whatever its num
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from caw_core.data import toyworld as tw
 from caw_core.data.toy_tasks import TASKS
 from caw_core.data.transforms import pixel_transform
 from caw_core.distributed import resolve_device
+from caw_core.evaluate import validate_budget
 from caw_core.models import ModelSpec, ZeroShotCLIP, load_model
 from caw_core.models.checkpoint import MODEL_FILE, resolve_checkpoint
 
@@ -150,8 +150,7 @@ class PlaygroundRequest:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
         if self.label is not None and not 0 <= self.label < len(self.classnames):
             raise ValueError(f"label {self.label} is not a class index (0..{len(self.classnames) - 1})")
-        if not (math.isfinite(self.eps) and self.eps >= 0):
-            raise ValueError(f"eps must be a finite number >= 0 (units of 1/255), got {self.eps}")
+        validate_budget(self.eps, self.norm)
         if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
             raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {self.steps}")
         parse_attack(self.attack, self.steps)

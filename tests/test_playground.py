@@ -200,7 +200,8 @@ def test_cli_refuses_odd_class_files_and_budgets(tmp_path, capsys):
     for extra, message in ((["--classes", "@/dev/zero"], "is not a text file"),
                            (["--classes", f"@{tmp_path}"], "is not a text file"),
                            (["--steps", "99999999999"], "steps must be between 1 and"),
-                           (["--eps", "inf"], "finite number")):
+                           (["--eps", "inf"], "finite number"),
+                           (["--eps", "1e308"], "eps must be <= 255 under linf")):
         assert main(["attack", scene, "--model", "toy"] + extra) == 2, extra
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
