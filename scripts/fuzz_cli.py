@@ -67,6 +67,14 @@ def _toy_checkpoint(scratch: Path) -> Path:
                            {"name": "toy", "pretrained": None, "checkpoint": None}, state)
 
 
+def _noise_png(path: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(path)
+    return path
+
+
 def base_commands(scratch: Path) -> dict[str, list[str]]:
     tiny = ["--model", "caw-test-tiny", "--pretrained", "none", "--device", "cpu"]
     return {
@@ -75,6 +83,8 @@ def base_commands(scratch: Path) -> dict[str, list[str]]:
         "eval": ["eval", *tiny, "--datasets", "unit-blobs", "--n", "4", "--attacks", "clean,pgd1",
                  "--batch-size", "4", "--out", str(scratch / "results"), "--quiet"],
         "report": ["report", str(scratch / "results")],
+        "attack": ["attack", str(_noise_png(scratch / "image.png")), *tiny, "--classes", "red,green,blue",
+                   "--steps", "1", "--out", str(scratch / "adversarial.png")],
         "bench": ["bench", "--model", "caw-test-tiny", "--device", "cpu", "--methods", "caw", "--batch-size", "2",
                   "--steps", "1", "--warmup", "0", "--classes", "3", "--no-isolate", "--threads", "1"],
         "toy pretrain": ["toy", "pretrain", "--steps", "1", "--batch-size", "4", "--eval-images", "4",
