@@ -55,7 +55,7 @@ def test_training_fills_curves_and_stop_writes_a_checkpoint(window, monkeypatch)
     view.start()
     assert view.is_running() and not view.start_button.isEnabled()
     wait_for(lambda: view.loss_plot.point_count("total") >= 2, what="two training steps")
-    assert {"total", "ce", "ca", "reg"} <= set(view.loss_plot.series)
+    assert {"total", "ce", "ca", "reg"} <= view.loss_plot.metrics()
     assert view.acc_plot.point_count("robust") >= 2
     assert view.progress.maximum() == 500 and view.progress.value() >= 1
     assert "img/s" in view.speed_label.text()
@@ -81,6 +81,7 @@ def test_worker_failure_is_shown_and_the_app_stays_usable(window, tmp_path):
     wait_for(lambda: window.model_task is None, what="the model check")
     assert "does not exist" in window.banner.text()
     view = window.train_view
+    view.set_base_model(ModelSpec(TINY.name, str(tmp_path / "missing.safetensors")))
     view.batch.setValue(4)
     view.start()
     wait_for(lambda: not view.is_running(), what="the failing run to end")
