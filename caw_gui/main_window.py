@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open r&uns folder", self.train_view.open_runs_folder)
         self._action(file_menu, "Open res&ults folder", lambda: self._open_folder(self.settings.results_dir))
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
+        self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
 
         model_menu = bar.addMenu("&Model")
         self._action(model_menu, "&Choose model…", self.choose_model, "Ctrl+M")

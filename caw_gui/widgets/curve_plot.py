@@ -21,7 +21,8 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (pg.exporters)
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -247,8 +248,15 @@ class CurvePlot(QWidget):
     def export(self, path: str) -> None:
         """Write the plot to ``path``: SVG for a ``.svg`` name, otherwise a PNG image."""
         self.refresh()
-        if path.lower().endswith(".svg"):
-            pg.exporters.SVGExporter(self.item).export(path)
+        if path.lower().endswith(".svg"):  # QtSvg: pyqtgraph's SVG exporter fails on some paths
+            generator = QSvgGenerator()
+            generator.setFileName(path)
+            generator.setSize(self.plot.size())
+            generator.setViewBox(self.plot.rect())
+            generator.setTitle(self.title)
+            painter = QPainter(generator)
+            self.plot.render(painter)
+            painter.end()
         else:
             pg.exporters.ImageExporter(self.item).export(path if path.lower().endswith(".png") else path + ".png")
 
