@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         from caw_gui.main_window import MainWindow  # Qt-side modules: imported in the GUI thread
 
         window = state["window"] = MainWindow()
+        window.closed.connect(app.quit)  # also when it was hidden while a checkpoint was saved
         install_excepthook(window.show_error)
         if log_problem:
             window.show_error(log_problem, "warning")

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
@@ -34,7 +34,8 @@ from caw_gui.workers.task import Task
 log = logging.getLogger("caw_gui")
 
 DOCS_URL = "https://github.com/caw-clip/caw#readme"
-LONG_PATH = 200  # characters: longer runs paths are shown shortened and flagged
+LONG_PATH = 200  # characters: longer runs paths are flagged
+HIDE_AFTER_MS = 1500  # quitting while a step is still running: the window goes, the checkpoint is saved after
 
 
 def device_name(preference: str) -> str:
@@ -55,7 +56,13 @@ def app_version() -> str:
 
 
 class MainWindow(QMainWindow):
-    """caw-gui's window. ``settings`` is injectable so tests use a throwaway store."""
+    """caw-gui's window. ``settings`` is injectable so tests use a throwaway store.
+
+    ``closed`` is emitted when the window has really closed (after a running training saved its
+    checkpoint); the app quits on it, also when the window was hidden while the checkpoint was written.
+    """
+
+    closed = Signal()
 
     def __init__(self, settings: Optional[AppSettings] = None):
         super().__init__()
@@ -101,6 +108,7 @@ class MainWindow(QMainWindow):
             self.device = "auto"
         self._check_runs_folder()
         self._show_device()
+        self._use_model(self.model_spec)  # the saved choice loaded last time; checked again below
         self.set_model(self.model_spec)
 
     # -- menus -------------------------------------------------------------------------------------------------
@@ -174,14 +182,19 @@ class MainWindow(QMainWindow):
             self.model_task = None
         self._continue_quit()
 
-    def _model_loaded(self, spec: ModelSpec, device: str, record: dict) -> None:
-        self.model_spec, self.device = spec, device
-        self.settings.model_spec, self.settings.device = spec, device  # it worked: remember it
+    def _use_model(self, spec: ModelSpec) -> None:
+        """Make ``spec`` the base (vanilla) model of every tab."""
         self.train_view.set_base_model(spec)
-        self.train_view.set_device(device)
         self.playground.set_vanilla(spec)
         self.evaluate_view.set_base_model(spec)
-        self.device_actions[device].setChecked(True)
+
+    def _model_loaded(self, spec: ModelSpec, device: str, record: dict) -> None:
+        changed = spec != self.model_spec
+        self.model_spec, self.device = spec, device
+        self.settings.model_spec, self.settings.device = spec, device  # it worked: remember it
+        if changed:
+            self._use_model(spec)
+        self.train_view.set_device(device)
         self.model_label.setText(f"Model: {spec.label()} ({record['image_size']} px)")
         self._show_device()
 
@@ -191,13 +204,11 @@ class MainWindow(QMainWindow):
             fallback = TOY_SPEC  # the saved choice itself no longer loads: forget it
             self.settings.model_spec = TOY_SPEC
         self.show_error(f"Model {spec.label()} could not be loaded on {device}: {message}  "
-                        f"Still using {fallback.label()}; choose another with Model → Choose model….")
-        self.model_label.setText(f"Model: {fallback.label()}")
-        if fallback != self.model_spec or spec == self.model_spec:
-            self.model_spec = fallback
-            if fallback != spec:
-                self.set_model(fallback, self.settings.device)
-        self.device_actions[self.device].setChecked(True)
+                        f"Using {fallback.label()}; choose another with Model → Choose model….")
+        self.model_label.setText(f"Model: {self.model_spec.label()}")
+        if fallback != self.model_spec or spec == self.model_spec:  # the model in use is not the one to keep
+            self.set_model(fallback, self.settings.device)
+        self._show_device()
 
     def set_device(self, device: str) -> None:
         """Use ``device``: the current model is loaded on it first; the choice is saved only if that works."""
@@ -324,6 +335,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
             else:
                 event.accept()
+                self.closed.emit()
             return
         if self.train_view.is_running():
             answer = QMessageBox.question(
@@ -343,10 +355,17 @@ class MainWindow(QMainWindow):
         self.evaluate_view.shutdown()
         if self.train_view.is_running():
             self.centralWidget().setEnabled(False)
+            QTimer.singleShot(HIDE_AFTER_MS, self._hide_while_saving)
             event.ignore()
             return
         event.accept()  # model loads and cancelled attacks finish in the background (the app waits for them)
+        self.closed.emit()
+
+    def _hide_while_saving(self) -> None:
+        """The current step takes long: close the window now; the checkpoint is saved before the app exits."""
+        if self._quitting and self.train_view.is_running():
+            self.hide()
 
     def _continue_quit(self) -> None:
-        if self._quitting and not self.train_view.is_running() and self.isVisible():
+        if self._quitting and not self.train_view.is_running():
             self.close()

@@ -48,16 +48,17 @@ def test_quit_while_training_saves_a_checkpoint_and_closes_without_blocking_the_
     view.start()
     wait_for(lambda: view.loss_plot.point_count("total") >= 1, what="a training step")
     task = view.task
-    ticks = []
+    ticks, closed = [], []
+    window.closed.connect(lambda: closed.append(True))
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start(5)
     window.close()  # asks (the fixture answers Yes), stops the run, closes once the checkpoint is written
-    closed_at_return = not window.isVisible()
-    wait_for(lambda: not window.isVisible(), what="the window to close")
+    assert view.is_running() and not closed, "close() must not wait for the step in the GUI thread"
+    wait_for(lambda: bool(closed), what="the window to close")
     timer.stop()
-    assert not closed_at_return and ticks, "the GUI thread must keep running while the checkpoint is saved"
-    assert not task.is_running() and task.status == "stopped" and not view.is_running()
+    assert ticks, "the GUI thread must keep running while the checkpoint is saved"
+    assert not window.isVisible() and not task.is_running() and task.status == "stopped"
     latest = Path(view.run_dir) / "checkpoints" / "latest.json"
     assert latest.is_file() and 1 <= json.loads(latest.read_text())["step"] < 10_000
 

@@ -405,10 +405,12 @@ class TrainView(QWidget):
         if not info.usable:
             self.banner.show_message(f"Run {info.name} is broken: {info.problem}.", "warning")
 
-    def _load_current(self, run_dir: str) -> None:
+    def _load_current(self, run_dir: str, up_to: Optional[float] = None) -> None:
+        """The run's logged curves (up to step ``up_to``: a running trainer may already be writing more)."""
         for plot in (self.loss_plot, self.acc_plot):
             plot.remove_run("")
-        history = runs.load_history(run_dir)
+            plot.set_current_name(Path(run_dir).name)
+        history = [r for r in runs.load_history(run_dir) if up_to is None or r["step"] <= up_to]
         for record in history:
             self._plot_record(record, "")
         self._refresh_plots()
@@ -534,7 +536,7 @@ class TrainView(QWidget):
         event = record.get("event")
         if event == "started":
             self.run_dir = self.shown_run = record["run_dir"]
-            self._load_current(self.run_dir)  # a resumed run's past (the trainer truncated it to the checkpoint)
+            self._load_current(self.run_dir, up_to=record["step"])  # a resumed run's past, to its checkpoint
             self.progress.setMaximum(max(record["total_steps"], 1))
             self.progress.setValue(record["step"])
             self.progress.setFormat("step %v / %m")

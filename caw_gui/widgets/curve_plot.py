@@ -85,6 +85,7 @@ class CurvePlot(QWidget):
         self.series: dict[tuple[str, str], _Series] = {}
         self.smoothing = 0.6
         self.log_y = False
+        self.current_name = "current"  # how the legend names the run keyed ""
 
         self.legend = QWidget()
         self.legend_row = QHBoxLayout(self.legend)
@@ -147,12 +148,17 @@ class CurvePlot(QWidget):
             if several:
                 colour = PALETTE[runs.index(run) % len(PALETTE)]
                 style = STYLES[metrics.index(metric) % len(STYLES)]
-                label = f"{run or 'current'}: {metric}"
+                label = f"{run or self.current_name}: {metric}"
             else:
                 colour, style, label = PALETTE[metrics.index(metric) % len(PALETTE)], Qt.SolidLine, metric
             series.set_pen(colour, style)
             series.toggle.setText(label)
             series.toggle.setStyleSheet(f"QCheckBox {{ color: {colour}; font-weight: bold; }}")
+
+    def set_current_name(self, name: str) -> None:
+        """Name the current run (series keyed "") in the legend when several runs are shown."""
+        self.current_name = name or "current"
+        self._restyle()
 
     def _set_visible(self, series: _Series, visible: bool) -> None:
         series.visible = visible

@@ -117,9 +117,12 @@ class RunList(QWidget):
             item.setData(0, Qt.UserRole, path)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             item.setCheckState(0, Qt.Checked if path in checked else Qt.Unchecked)
-            item.setForeground(5, QBrush(QColor(_STATUS_COLOURS[info.status])))
-            item.setToolTip(5, info.problem or {runs.FINISHED: "trained to its last step",
-                                                runs.PARTIAL: "stopped early: it can be resumed"}[info.status])
+            if path == self.active:
+                item.setToolTip(5, "being trained now")
+            else:
+                item.setForeground(5, QBrush(QColor(_STATUS_COLOURS[info.status])))
+                item.setToolTip(5, info.problem or {runs.FINISHED: "trained to its last step",
+                                                    runs.PARTIAL: "stopped early: it can be resumed"}[info.status])
             item.setToolTip(0, path)
             self.tree.addTopLevelItem(item)
             if path == current:
@@ -134,7 +137,8 @@ class RunList(QWidget):
         step = f"{info.step} / {info.total_steps}" if info.total_steps else (str(info.step) if info.usable else "–")
         eps = f"{info.eps:g}" if info.eps is not None else ""
         date = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified)) if info.modified else ""
-        return [name, info.method, info.data, eps, step, info.status, date]
+        status = "training" if str(info.path) == self.active else info.status
+        return [name, info.method, info.data, eps, step, status, date]
 
     def current(self) -> str:
         item = self.tree.currentItem()
