@@ -468,6 +468,10 @@ class TrainView(QWidget):
         run_dir = run_dir or QFileDialog.getExistingDirectory(self, "Resume which run?", self.settings.runs_dir)
         if not run_dir:
             return
+        info = runs.inspect_run(run_dir)
+        if not info.usable:
+            self.banner.show_message(f"Cannot resume {info.name}: {info.problem}.", "error")
+            return
         try:
             config = resume_config(run_dir)
         except (FileNotFoundError, ValueError, TypeError) as exc:
