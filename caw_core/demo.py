@@ -53,8 +53,6 @@ class DemoConfig:
     train_steps: int = TOY_RECIPE.train_steps
     batch_size: int = TOY_RECIPE.batch_size
     lr: float = TOY_RECIPE.lr
-    alpha: float = 1.0
-    beta: float = 1.0
     n: int = 200
     attacks: list = field(default_factory=lambda: ["clean", "pgd", "aa"])
     eval_batch_size: int = 100
@@ -79,7 +77,7 @@ def demo_train_config(config: DemoConfig, method: str) -> TrainConfig:
         optimizer="sgd", lr=config.lr, warmup_steps=10, epochs=1_000,
         max_steps=config.train_steps, batch_size=config.batch_size, seed=config.seed, device=config.device,
         num_workers=config.num_workers, runs_dir=str(Path(config.out) / "runs"), name=method,
-        save_every=config.train_steps, alpha=config.alpha, beta=config.beta)
+        save_every=config.train_steps)
 
 
 def run_demo(config: DemoConfig) -> Iterator[dict]:
@@ -93,7 +91,7 @@ def run_demo(config: DemoConfig) -> Iterator[dict]:
     for method in config.methods:
         train_config = demo_train_config(config, method)
         run_dir = Path(train_config.runs_dir) / method
-        trainer = Trainer(train_config, resume=(run_dir / "checkpoints" / "latest.json").is_file())
+        trainer = Trainer(train_config, resume=(run_dir / "config.json").is_file())
         for record in trainer.run():
             yield {**record, "stage": f"train {method}"}
         checkpoints.append(str(run_dir))

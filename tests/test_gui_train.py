@@ -272,7 +272,8 @@ def test_the_default_train_config_is_the_demo_recipe(window):
     view.set_base_model(ModelSpec("toy", None))
     config = view.build_config()
     recipe = demo_train_config(DemoConfig(), "caw")
-    ignore = {"runs_dir", "name", "data_root", "device"}
+    assert config.options() == recipe.options()
+    ignore = {"runs_dir", "name", "data_root", "device", "method_options"}
     differences = {k: (getattr(config, k), getattr(recipe, k)) for k in vars(recipe)
                    if k not in ignore and getattr(config, k) != getattr(recipe, k)}
     assert differences == {}
@@ -288,7 +289,8 @@ def test_help_lists_the_shortcuts_and_about_names_the_folders(window):
 
 def test_every_technical_train_control_has_a_tooltip(window):
     view = window.train_view
-    for widget in (view.method, view.alpha, view.beta, view.eps, view.attack_steps, view.lr, view.batch,
+    assert view.method_options.editors and all(editor.toolTip() for editor, _ in view.method_options.editors.values())
+    for widget in (view.method, view.method_options, view.eps, view.attack_steps, view.lr, view.batch,
                    view.max_steps, view.precision, view.device, view.dataset, view.smoothing):
         assert widget.toolTip(), widget
 

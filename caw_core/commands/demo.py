@@ -7,35 +7,49 @@ import sys
 import time
 from pathlib import Path
 
+from caw_core.commands.config_args import (add_dataclass_options, config_from_args, non_negative_int, positive_float,
+                                           positive_int)
 from caw_core.io import atomic_write
 
 
-def add_parser(subparsers) -> None:
-    from caw_core.demo import DEMO_EPS, DemoConfig
+HELP = {
+    "out": "folder for runs, results and RESULTS.md",
+    "eps": "attack radius in /255 (training and evaluation)",
+    "train_steps": "optimizer steps per method",
+    "batch_size": "training batch size",
+    "lr": "fine-tuning learning rate",
+    "alpha": "CAW: weight of the confidence-aware KL term",
+    "beta": "CAW: weight of the feature-alignment term",
+    "n": "evaluation images per task",
+    "attacks": "comma-separated evaluation attacks",
+    "eval_batch_size": "evaluation batch size",
+    "seed": "seeds the data order, the attacks and the image subsets",
+    "device": "cpu, cuda, auto",
+    "num_workers": "DataLoader workers",
+    "methods": "comma-separated methods to fine-tune",
+    "quick": "a 1-2 minute smoke run of the same pipeline",
+}
 
-    defaults = DemoConfig()
+
+def add_parser(subparsers) -> None:
+    from caw_core.demo import DemoConfig
+
     parser = subparsers.add_parser(
         "demo", help="the CAW experiment in miniature on the embedded toy world (offline, CPU, ~10 min)",
         description="Fine-tune the embedded toy CLIP on the toy training task with TeCoA (CE only) and CAW, "
                     "evaluate vanilla/TeCoA/CAW zero-shot on every toy task (clean, PGD, AutoAttack) and print "
-                    "the paper-style table. Reruns reuse finished runs and results.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", default=defaults.out, help="folder for runs, results and RESULTS.md")
-    parser.add_argument("--eps", type=float, default=DEMO_EPS, help="attack radius in /255 (training and evaluation)")
-    parser.add_argument("--train-steps", type=int, default=defaults.train_steps, help="optimizer steps per method")
-    parser.add_argument("--n", type=int, default=defaults.n, help="evaluation images per task")
-    parser.add_argument("--device", default=defaults.device, help="cpu, cuda, auto")
-    parser.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run of the same pipeline")
+                    "the paper-style table. Reruns reuse finished runs and results.")
+    add_dataclass_options(parser, DemoConfig, HELP,
+                          types={"eps": positive_float, "train_steps": positive_int, "batch_size": positive_int,
+                                 "lr": positive_float, "n": positive_int, "eval_batch_size": positive_int,
+                                 "num_workers": non_negative_int})
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from caw_core.demo import DemoConfig, run_demo
 
-    if args.train_steps < 1 or args.n < 1 or args.eps <= 0:
-        raise ValueError("--train-steps and --n must be >= 1 and --eps > 0")
-    config = DemoConfig(out=args.out, eps=args.eps, train_steps=args.train_steps, n=args.n, device=args.device,
-                        quick=args.quick)
+    config = config_from_args(DemoConfig, args)
     started, stage, table = time.perf_counter(), None, None
     for record in run_demo(config):
         if "stage" in record and record["stage"] != stage:
@@ -52,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
         elif event == "table":
             table = record
     wall = time.perf_counter() - started
-    text = (f"# caw demo\n\nCommand: `caw-core demo{' --quick' if args.quick else ''}` "
+    text = (f"# caw demo\n\nCommand: `caw-core demo{' --quick' if config.quick else ''}` "
             f"(eps {config.scaled().eps:g}/255, {config.scaled().n} images per task), wall time {wall:.0f} s.\n\n"
             + table["markdown"])
-    atomic_write(Path(args.out) / "RESULTS.md", lambda handle: handle.write(text))
+    atomic_write(Path(config.out) / "RESULTS.md", lambda handle: handle.write(text))
     print(text)
-    print(f"(also written to {Path(args.out) / 'RESULTS.md'})", file=sys.stderr)
+    print(f"(also written to {Path(config.out) / 'RESULTS.md'})", file=sys.stderr)
     return 0

@@ -46,6 +46,7 @@ from caw_core.train import PRECISIONS, TrainConfig, resume_config
 from caw_gui.settings import DEVICES, AppSettings, device_problem
 from caw_gui.widgets.banner import MessageBanner
 from caw_gui.widgets.curve_plot import CurvePlot
+from caw_gui.widgets.options_form import OptionsForm
 from caw_gui.widgets.run_list import RunList, open_folder
 from caw_gui.widgets.view_layout import banner_over_split
 from caw_gui.workers.jobs import TrainJob
@@ -61,10 +62,8 @@ TRAIN_DATASETS = (TOY_TRAIN_TASK, *[t for t in TOY_TASKS if t != TOY_TRAIN_TASK]
 TOOLTIPS = {
     "method": "The training objective. caw: Confidence-Aware Weighting (the paper); tecoa / ft-adv: adversarial "
               "cross-entropy; pmg-aft, tga-zsr: distillation baselines; fare: unsupervised feature alignment",
-    "alpha": "α: weight of CAW's confidence-aware term, which up-weights adversarial examples the model is "
-             "unsure about",
-    "beta": "β: weight of CAW's feature regularisation, which keeps the fine-tuned image features close to the "
-            "original (frozen) model's",
+    "options": "The chosen method's own settings (for CAW: α, the confidence-aware weight, and β, the feature "
+               "regularisation weight); hover over each for its meaning",
     "eps": "ε: radius of the L∞ ball the training attack may perturb each pixel within, in grey levels (/255)",
     "attack_steps": "Number of PGD steps of the inner attack that crafts each training batch "
                     "(step size: the attacks' default rule, 2ε/steps, at least 1/255)",
@@ -176,8 +175,7 @@ class TrainView(QWidget):
         self.model_label.setWordWrap(True)
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
-        self.alpha = _spin(0, 100, 1.0, 3, 0.1)
-        self.beta = _spin(0, 100, 1.0, 3, 0.1)
+        self.method_options = OptionsForm()  # fields from the method's Options dataclass
         self.eps = _spin(0, 64, 1.0, 2, 0.5)
         self.attack_steps = _spin(1, 100, 2)
         self.lr = QLineEdit()
@@ -201,7 +199,7 @@ class TrainView(QWidget):
 
         form = QFormLayout()
         rows = [("Base model", self.model_label, ""), ("Method", self.method, "method"),
-                ("α (CA weight)", self.alpha, "alpha"), ("β (Reg weight)", self.beta, "beta"),
+                ("Method options", self.method_options, "options"),
                 ("ε (/255)", self.eps, "eps"), ("PGD steps", self.attack_steps, "attack_steps"),
                 ("Learning rate", self.lr, "lr"), ("Epochs", self.epochs, "epochs"),
                 ("Max steps", self.max_steps, "max_steps"), ("Batch size", self.batch, "batch"),
@@ -346,10 +344,8 @@ class TrainView(QWidget):
         open_folder(folder)
 
     def _method_changed(self, method: str) -> None:
-        is_caw = method == "caw"
-        self.alpha.setEnabled(is_caw)
-        self.beta.setEnabled(is_caw)
-        self.lr.setPlaceholderText(f"method default ({METHODS[method].default_lr:g})")
+        self.method_options.set_options_class(METHODS[method].Options)
+        self.lr.setPlaceholderText(f"method default ({METHODS[method].recipe.lr:g})")
 
     def _smoothing_changed(self, value: int) -> None:
         self.smoothing_label.setText(f"{value / 100:.2f}")
@@ -368,7 +364,7 @@ class TrainView(QWidget):
             self.base_config,
             method=self.method.currentText(), model=self.base_model.name, pretrained=self.base_model.pretrained,
             checkpoint=self.base_model.checkpoint, data=data, data_root=self.settings.data_root,
-            alpha=self.alpha.value(), beta=self.beta.value(), eps=self.eps.value(),
+            method_options=self.method_options.values(), eps=self.eps.value(),
             attack_steps=self.attack_steps.value(), lr=lr, epochs=self.epochs.value(),
             max_steps=self.max_steps.value() or None, batch_size=self.batch.value(),
             device=self.device.currentText(), precision=self.precision.currentText(),
@@ -379,10 +375,9 @@ class TrainView(QWidget):
     def _show_config(self, config: TrainConfig) -> None:
         self.method.setCurrentText(config.method)
         self._method_changed(self.method.currentText())
-        self.alpha.setValue(config.alpha)
-        self.beta.setValue(config.beta)
-        self.eps.setValue(config.eps)
-        self.attack_steps.setValue(config.attack_steps)
+        self.method_options.set_values(config.method_options)
+        self.eps.setValue(config.recipe_value("eps"))
+        self.attack_steps.setValue(config.recipe_value("attack_steps"))
         self.lr.setText("" if config.lr is None else f"{config.lr:g}")
         self.epochs.setValue(config.epochs)
         self.max_steps.setValue(config.max_steps or 0)
