@@ -292,7 +292,10 @@ class MainWindow(QMainWindow):
                 rows.append((action.shortcut().toString(QKeySequence.NativeText), action.text().replace("&", "")))
         for shortcut in self.findChildren(QShortcut):
             if not shortcut.key().isEmpty():
-                rows.append((shortcut.key().toString(QKeySequence.NativeText), shortcut.whatsThis()))
+                tab = next((self.tabs.tabText(i) for i in range(self.tabs.count())
+                            if self.tabs.widget(i).isAncestorOf(shortcut.parent())
+                            or self.tabs.widget(i) is shortcut.parent()), "Window")
+                rows.append((shortcut.key().toString(QKeySequence.NativeText), shortcut.whatsThis() or tab))
         return sorted(set(rows), key=lambda row: row[1])
 
     def show_shortcuts(self) -> None:

@@ -95,7 +95,7 @@ def test_bad_form_values_and_runs_are_refused_with_a_message(window, tmp_path):
     view.start()
     assert "not a number" in view.banner.text() and not view.is_running()
     view.resume_run(str(tmp_path))
-    assert "not a caw run folder" in view.banner.text() and not view.is_running()
+    assert "not a caw run" in view.banner.text() and not view.is_running()
 
 
 def test_unexpected_exceptions_go_to_the_banner(window):

@@ -153,7 +153,7 @@ class TrainView(QWidget):
         self._end_event = ""
         self.banner = MessageBanner()
 
-        banner_over_split(self, self.banner, self._build_form(), self._build_monitor(), (300, 720))
+        banner_over_split(self, self.banner, self._build_form(), self._build_monitor(), (350, 670))
         self._show_config(self.base_config)
 
         self.timer = QTimer(self)
@@ -233,21 +233,25 @@ class TrainView(QWidget):
         self.runs_folder_label.setWordWrap(True)
         self.runs_folder_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
 
-        box = QGroupBox("Run")
-        column = QVBoxLayout(box)
-        column.addLayout(form)
+        box = QGroupBox("Run settings")
+        fields = QVBoxLayout(box)
+        fields.addLayout(form)
+        fields.addStretch(1)
+        self.set_base_model(self.base_model)
+        scroll = QScrollArea()  # the form scrolls; the buttons below it always stay on screen
+        scroll.setWidget(box)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        panel = QWidget()
+        panel.setMinimumWidth(280)
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(scroll, 1)
         column.addLayout(buttons)
         column.addWidget(self.resume_run_button)
         column.addWidget(self.runs_folder_button)
         column.addWidget(self.runs_folder_label)
-        column.addStretch(1)
-        self.set_base_model(self.base_model)
-        scroll = QScrollArea()  # the form scrolls rather than pushing the buttons off a small screen
-        scroll.setWidget(box)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(260)
-        return scroll
+        return panel
 
     def _build_monitor(self) -> QWidget:
         self.run_list = RunList(self.settings.runs_dir)
