@@ -331,3 +331,23 @@ def test_starts_with_an_unreadable_run_folder_a_damaged_setting_and_a_very_long_
     qtbot.addWidget(win)
     assert "characters long" in win.banner.text()
     win.close()
+
+
+def test_a_dark_system_scheme_reaches_the_plots_and_banners(window, monkeypatch):
+    from PySide6.QtWidgets import QApplication
+
+    from caw_gui.theme import apply_theme
+
+    app = QApplication.instance()
+    view = window.train_view
+    monkeypatch.setenv("CAW_GUI_THEME", "dark")
+    try:
+        apply_theme(app)
+        wait_for(lambda: view.loss_plot.plot.backgroundBrush().color().lightness() < 128, what="dark plots")
+        view.banner.show_message("Training failed: disk full.", "error")
+        assert view.banner.palette().color(view.banner.backgroundRole()).lightness() < 128
+        assert "#3a1a18" in view.banner.styleSheet()
+    finally:
+        monkeypatch.setenv("CAW_GUI_THEME", "light")
+        apply_theme(app)
+    wait_for(lambda: view.loss_plot.plot.backgroundBrush().color().lightness() > 128, what="light plots again")
