@@ -148,11 +148,13 @@ class CurvePlot(QWidget):
             if several:
                 colour = PALETTE[runs.index(run) % len(PALETTE)]
                 style = STYLES[metrics.index(metric) % len(STYLES)]
-                label = f"{run or self.current_name}: {metric}"
+                name = run or self.current_name
+                label = f"{name if len(name) <= 18 else name[:8] + '…' + name[-8:]}: {metric}"
             else:
                 colour, style, label = PALETTE[metrics.index(metric) % len(PALETTE)], Qt.SolidLine, metric
             series.set_pen(colour, style)
             series.toggle.setText(label)
+            series.toggle.setToolTip(f"{run or self.current_name}: {metric} (untick to hide)")
             series.toggle.setStyleSheet(f"QCheckBox {{ color: {colour}; font-weight: bold; }}")
 
     def set_current_name(self, name: str) -> None:
