@@ -129,7 +129,8 @@ class MainWindow(QMainWindow):
         task.record.connect(lambda record: self.model_label.setText(
             f"Model: {spec.label()} ({record['image_size']} px)"))
         task.failed.connect(lambda message, _details: self._model_failed(spec, message))
-        task.finished.connect(lambda _status: setattr(self, "model_task", None))
+        # only the latest check clears model_task: an earlier one finishing late must not hide this one
+        task.finished.connect(lambda _status: self.model_task is task and setattr(self, "model_task", None))
         self.model_task = task
         task.start()
 
