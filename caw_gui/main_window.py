@@ -171,8 +171,10 @@ class MainWindow(QMainWindow):
         device = device or self.device
         self.model_label.setText(f"Model: {spec.label()} (loading…)")
         task = Task(LoadModelJob(self.cache, spec, device), self)
-        task.record.connect(lambda record: self._model_loaded(spec, device, record))
-        task.failed.connect(lambda message, _details: self._model_failed(spec, device, message))
+        # only the latest check counts: an earlier one finishing late must not override a newer choice
+        task.record.connect(lambda record: self.model_task is task and self._model_loaded(spec, device, record))
+        task.failed.connect(lambda message, _details: self.model_task is task
+                            and self._model_failed(spec, device, message))
         task.finished.connect(lambda _status: self._task_ended(task))
         self.model_task = task
         task.start()

@@ -57,6 +57,16 @@ def hostile_values(scratch: Path) -> list[str]:
             "ünï cödé"]
 
 
+def _toy_checkpoint(scratch: Path) -> Path:
+    """A caw checkpoint of the toy CLIP's image tower, for the export command to read."""
+    from caw_core.models import load_model
+    from caw_core.models.checkpoint import TrainerState, save_checkpoint
+
+    state = TrainerState(step=1, epoch=0, optimizer={"state": {}, "param_groups": []}, rng={}, extra={})
+    return save_checkpoint(scratch / "toy-run" / "checkpoints", load_model("toy").image_encoder,
+                           {"name": "toy", "pretrained": None, "checkpoint": None}, state)
+
+
 def base_commands(scratch: Path) -> dict[str, list[str]]:
     tiny = ["--model", "caw-test-tiny", "--pretrained", "none", "--device", "cpu"]
     return {
@@ -70,7 +80,8 @@ def base_commands(scratch: Path) -> dict[str, list[str]]:
         "toy pretrain": ["toy", "pretrain", "--steps", "1", "--batch-size", "4", "--eval-images", "4",
                          "--out", str(scratch / "toy")],
         "toy sample": ["toy", "sample", "--out", str(scratch / "grid.png"), "--n", "2"],
-        "data check": ["data", "check", "--root", str(scratch / "data")],
+        "data check": ["data", "check", "unit-blobs", "--root", str(scratch / "data")],  # found: exit 0
+        "export": ["export", str(_toy_checkpoint(scratch)), "--out", str(scratch / "export"), "--quiet"],
         "demo": ["demo", "--quick", "--out", str(scratch / "demo"), "--train-steps", "1", "--n", "2",
                  "--attacks", "clean", "--methods", "caw", "--batch-size", "4", "--eval-batch-size", "2"],
     }
@@ -147,6 +158,7 @@ def main() -> int:
     counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="caw-fuzz-") as tmp:
         scratch = Path(tmp)
+        os.chdir(scratch)  # relative hostile values ("-1", "inf", ...) as output paths land in the scratch folder
         values = hostile_values(scratch)[: 6 if args.quick else None]
         bases = base_commands(scratch)
         chosen = [c for c in bases if not args.only or c in args.only.split(",")]
