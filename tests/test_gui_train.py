@@ -351,3 +351,11 @@ def test_a_dark_system_scheme_reaches_the_plots_and_banners(window, monkeypatch)
         monkeypatch.setenv("CAW_GUI_THEME", "light")
         apply_theme(app)
     wait_for(lambda: view.loss_plot.plot.backgroundBrush().color().lightness() > 128, what="light plots again")
+
+
+def test_a_model_check_superseded_by_a_newer_choice_is_ignored(window, gui_settings, tmp_path):
+    wait_for(lambda: window.model_task is None, what="the first model load")
+    window.set_model(ModelSpec(TINY.name, str(tmp_path / "missing.safetensors")))
+    window.set_model(TINY)  # chosen before the first check reported
+    wait_for(lambda: window.model_task is None, what="the newer check")
+    assert "missing" not in window.banner.text() and gui_settings.model_spec == TINY
