@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from caw_core import runs
+from caw_core.distributed import resolve_device
 from caw_core.data.toyworld import TOY_TASKS, TOY_TRAIN_TASK
 from caw_core.demo import DemoConfig, demo_train_config
 from caw_core.methods import METHODS
@@ -364,6 +365,8 @@ class TrainView(QWidget):
         except ValueError:
             raise ValueError(f"learning rate {text!r} is not a number (leave it blank for the method default)")
         data = self.dataset.currentText()
+        if self.precision.currentText() == "bf16" and resolve_device(self.device.currentText()).type != "cuda":
+            raise ValueError("bf16 precision needs a CUDA GPU: choose fp32 under Precision, or a CUDA device")
         config = dataclasses.replace(
             self.base_config,
             method=self.method.currentText(), model=self.base_model.name, pretrained=self.base_model.pretrained,
