@@ -40,7 +40,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from caw_core.attacks.control import AttackCancelled
 from caw_core.attacks.registry import attack_images, parse_attack
 from caw_core.data import toyworld as tw
 from caw_core.data.toy_tasks import TASKS
