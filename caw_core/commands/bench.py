@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from caw_core.commands.config_args import (DefaultsHelpFormatter, add_dataclass_options, config_from_args,
                                            non_negative_int, positive_int)
+from caw_core.commands.progress import Progress, add_quiet_flag
 from caw_core.io import atomic_write
 
 
@@ -52,6 +52,7 @@ def add_parser(subparsers) -> None:
                                  "warmup": non_negative_int, "eval_repeats": positive_int, "threads": positive_int})
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON report to this file")
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -60,10 +61,12 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(BenchConfig, args)
     records = []
-    for record in run_bench(config):
-        records.append(record)
-        label = record.get("method", "eval") + " " + record.get("mode", "")
-        print(f"bench: {label.strip()} done", file=sys.stderr)
+    jobs = sum(len(config.modes_of(method)) for method in config.methods) + bool(config.eval)  # records
+    with Progress(jobs, "bench", "job", quiet=args.quiet) as progress:
+        for record in run_bench(config):
+            records.append(record)
+            label = record.get("method", "eval") + " " + record.get("mode", "")
+            progress.update(len(records), last=label.strip())
     report = bench_report(config, records)
     if args.out is not None:
         atomic_write(args.out, lambda handle: handle.write(json.dumps(report, indent=2) + "\n"))

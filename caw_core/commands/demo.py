@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from caw_core.commands.config_args import (add_dataclass_options, config_from_args, non_negative_int, positive_float,
                                            positive_int)
+from caw_core.commands.progress import Progress, add_quiet_flag
 from caw_core.io import atomic_write
 
 
@@ -43,6 +43,7 @@ def add_parser(subparsers) -> None:
                           types={"eps": positive_float, "train_steps": positive_int, "batch_size": positive_int,
                                  "lr": positive_float, "n": positive_int, "eval_batch_size": positive_int,
                                  "num_workers": non_negative_int})
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -51,25 +52,33 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(DemoConfig, args)
     started, stage, table = time.perf_counter(), None, None
+    log = Progress(None, quiet=args.quiet)  # side lines only
+    bar = None
     for record in run_demo(config):
         if "stage" in record and record["stage"] != stage:
             stage = record.get("stage")
-            print(f"[{time.perf_counter() - started:6.0f}s] {stage}", file=sys.stderr)
+            if bar is not None:
+                bar.close()
+                bar = None
+            log.message(f"[{time.perf_counter() - started:6.0f}s] {stage}")
         event = record["event"]
-        if event == "step" and (record["step"] % 25 == 0 or record["step"] == record["total_steps"]):
-            print(f"    step {record['step']}/{record['total_steps']}  loss {record['loss']:.3f}  "
-                  f"train robust acc {record['robust_acc']:.2f}", file=sys.stderr)
+        if event == "step":
+            if bar is None:
+                bar = Progress(record["total_steps"], "    train", "step", quiet=args.quiet)
+            bar.update(record["step"], **{k: record[k] for k in ("loss", "robust_acc") if record.get(k) is not None})
         elif event == "result":
-            print(f"    {record['model']:>14}  {record['dataset']:<14} {record['attack']:<6} "
-                  f"acc {record['accuracy']:.3f}  worst-case {record['robust_accuracy']:.3f}"
-                  f"{'  (reused)' if record['reused'] else ''}", file=sys.stderr)
+            log.message(f"    {record['model']:>14}  {record['dataset']:<14} {record['attack']:<6} "
+                        f"acc {record['accuracy']:.3f}  worst-case {record['robust_accuracy']:.3f}"
+                        f"{'  (reused)' if record['reused'] else ''}")
         elif event == "table":
             table = record
+    if bar is not None:
+        bar.close()
     wall = time.perf_counter() - started
     text = (f"# caw demo\n\nCommand: `caw-core demo{' --quick' if config.quick else ''}` "
             f"(eps {config.scaled().eps:g}/255, {config.scaled().n} images per task), wall time {wall:.0f} s.\n\n"
             + table["markdown"])
     atomic_write(Path(config.out) / "RESULTS.md", lambda handle: handle.write(text))
     print(text)
-    print(f"(also written to {Path(config.out) / 'RESULTS.md'})", file=sys.stderr)
+    log.message(f"(also written to {Path(config.out) / 'RESULTS.md'})")
     return 0

@@ -116,8 +116,13 @@ def _create_clip(name: str, pretrained: Optional[str]):
                 f"open_clip has no pretrained tag {pretrained!r} for {name}; known tags: {', '.join(tags) or 'none'}. "
                 "Pass a local weights file with --pretrained /path/to/weights.safetensors"
             )
+    # OpenAI's CLIPs were trained with QuickGELU; open_clip only warns when the plain architecture name is
+    # paired with such weights and then builds GELU, a different network. Follow the weights' own config.
+    quick_gelu = bool(pretrained and not is_file
+                      and open_clip.get_pretrained_cfg(name, pretrained).get("quick_gelu", False))
     try:
-        clip = open_clip.create_model(name, pretrained=pretrained, weights_only=True)
+        clip = open_clip.create_model(name, pretrained=pretrained, weights_only=True,
+                                      **({"force_quick_gelu": True} if quick_gelu else {}))
     except Exception as exc:  # download or unpickling failures have many types
         if is_file:
             raise ModelLoadError(
