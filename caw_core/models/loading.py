@@ -25,6 +25,7 @@ from typing import Optional
 
 import torch
 
+from caw_core.io import BadFileError, require_regular
 from caw_core.models.zero_shot import ImageEncoder, ZeroShotCLIP
 
 TOY_MODEL = "toy"
@@ -103,8 +104,11 @@ def _create_clip(name: str, pretrained: Optional[str]):
         name, pretrained = TOY_ARCH, str(weights)
     _check_arch(name)
     is_file = pretrained is not None and (os.sep in pretrained or Path(pretrained).suffix != "")
-    if is_file and not Path(pretrained).is_file():
-        raise ModelLoadError(f"weights file {pretrained} does not exist")
+    if is_file:
+        try:
+            require_regular(pretrained, "weights file")  # a FIFO or /dev/zero would hang or exhaust memory
+        except (BadFileError, FileNotFoundError) as exc:
+            raise ModelLoadError(str(exc)) from None
     if pretrained and not is_file:
         tags = open_clip.list_pretrained_tags_by_model(name)
         if pretrained not in tags:
