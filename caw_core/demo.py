@@ -25,23 +25,21 @@ from caw_core.evaluate import EvalConfig, evaluate
 from caw_core.models import ModelSpec
 from caw_core.report import build_report, to_markdown
 from caw_core.results import load_results
+from caw_core.toy.recipe import TOY_BATCH, TOY_EPS, TOY_STEPS, toy_lr, toy_train_config
 from caw_core.train import TrainConfig, Trainer
 
 @dataclass(frozen=True)
 class ToyRecipe:
-    """Fine-tuning settings that show the paper's effect on the toy CLIP (see docs/RESULTS.md).
+    """Deprecated view of :mod:`caw_core.toy.recipe` (CAW's toy fine-tune); kept until the GUI imports the recipe."""
 
-    The GUI starts from these when it opens on the toy model.
-    """
-
-    eps: float = 12.0
-    lr: float = 1e-3
-    batch_size: int = 64
-    train_steps: int = 200
+    eps: float = TOY_EPS
+    lr: float = toy_lr("caw")
+    batch_size: int = TOY_BATCH
+    train_steps: int = TOY_STEPS
 
 
 TOY_RECIPE = ToyRecipe()
-DEMO_EPS = TOY_RECIPE.eps
+DEMO_EPS = TOY_EPS
 
 
 @dataclass
@@ -73,13 +71,12 @@ class DemoConfig:
 
 
 def demo_train_config(config: DemoConfig, method: str) -> TrainConfig:
-    """The fine-tune of ``method`` that the demo runs: PGD-2 at the demo eps on the toy training task."""
-    return TrainConfig(
-        method=method, model="toy", pretrained=None, data=TOY_TRAIN_TASK, eps=config.eps, attack_steps=2,
-        optimizer="sgd", lr=config.lr, warmup_steps=10, epochs=1_000,
-        max_steps=config.train_steps, batch_size=config.batch_size, seed=config.seed, device=config.device,
-        num_workers=config.num_workers, runs_dir=str(Path(config.out) / "runs"), name=method,
-        save_every=config.train_steps, alpha=config.alpha, beta=config.beta)
+    """The fine-tune of ``method`` that the demo runs: the toy recipe with the demo's overrides."""
+    return toy_train_config(
+        method, lr=config.lr, eps=config.eps, max_steps=config.train_steps, batch_size=config.batch_size,
+        seed=config.seed, device=config.device, num_workers=config.num_workers,
+        runs_dir=str(Path(config.out) / "runs"), name=method, save_every=config.train_steps,
+        alpha=config.alpha, beta=config.beta)
 
 
 def run_demo(config: DemoConfig) -> Iterator[dict]:
