@@ -1,61 +1,76 @@
-"""``caw-core demo``: vanilla vs TeCoA vs CAW on the embedded toy world, offline, on the CPU."""
+"""``caw-core demo``: every method vs vanilla on the embedded toy world, offline; ``--full`` adds sweep, seeds, ablation."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
-
-from caw_core.io import atomic_write
+from typing import Optional
 
 
 def add_parser(subparsers) -> None:
-    from caw_core.demo import DEMO_EPS, DemoConfig
+    from caw_core.demo import DemoConfig
 
     defaults = DemoConfig()
     parser = subparsers.add_parser(
         "demo", help="the CAW experiment in miniature on the embedded toy world (offline, CPU, ~10 min)",
-        description="Fine-tune the embedded toy CLIP on the toy training task with TeCoA (CE only) and CAW, "
-                    "evaluate vanilla/TeCoA/CAW zero-shot on every toy task (clean, PGD, AutoAttack) and print "
-                    "the paper-style table. Reruns reuse finished runs and results.",
+        description="Fine-tune the embedded toy CLIP on toy-shape with every method (FT-Adv, TeCoA, PMG-AFT, "
+                    "TGA-ZSR, FARE, CAW; same attack, budget and steps), evaluate vanilla and every fine-tune "
+                    "zero-shot on every toy task (clean, PGD-10, AutoAttack) and write the tables (RESULTS.md) "
+                    "and the clean-vs-robust plot into --out. --full also chooses each method's learning rate "
+                    "on a validation split, runs 3 seeds and CAW's ablation. Reruns skip finished work.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", default=defaults.out, help="folder for runs, results and RESULTS.md")
-    parser.add_argument("--eps", type=float, default=DEMO_EPS, help="attack radius in /255 (training and evaluation)")
-    parser.add_argument("--train-steps", type=int, default=defaults.train_steps, help="optimizer steps per method")
-    parser.add_argument("--n", type=int, default=defaults.n, help="evaluation images per task")
+    parser.add_argument("--out", default=defaults.out, help="folder for runs, results, tables and figures")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_true",
+                      help="learning-rate sweep + 3 seeds + ablation (hours on 2 CPU cores; resumable)")
+    size.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run of the same pipeline")
+    parser.add_argument("--eps", type=float, default=defaults.eps, help="attack radius in /255 (training and "
+                                                                         "evaluation)")
+    parser.add_argument("--n", type=int, default=None, help="test images per task (default: the size's)")
     parser.add_argument("--device", default=defaults.device, help="cpu, cuda, auto")
-    parser.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run of the same pipeline")
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from caw_core.demo import DemoConfig, run_demo
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "ETA ?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"ETA {hours}h{minutes:02d}m" if hours else f"ETA {minutes}m{secs:02d}s"
 
-    if args.train_steps < 1 or args.n < 1 or args.eps <= 0:
-        raise ValueError("--train-steps and --n must be >= 1 and --eps > 0")
-    config = DemoConfig(out=args.out, eps=args.eps, train_steps=args.train_steps, n=args.n, device=args.device,
-                        quick=args.quick)
-    started, stage, table = time.perf_counter(), None, None
-    for record in run_demo(config):
-        if "stage" in record and record["stage"] != stage:
-            stage = record.get("stage")
-            print(f"[{time.perf_counter() - started:6.0f}s] {stage}", file=sys.stderr)
+
+def run(args: argparse.Namespace) -> int:
+    from caw_core.demo import DemoConfig
+    from caw_core.toy.experiment import Experiment
+    from caw_core.toy.writeup import write_outputs
+
+    if (args.n is not None and args.n < 1) or not args.eps > 0:
+        raise ValueError("--n must be >= 1 and --eps > 0")
+    size = "full" if args.full else "quick" if args.quick else "default"
+    experiment = Experiment(DemoConfig(out=args.out, size=size, device=args.device, eps=args.eps,
+                                       n=args.n).experiment())
+    started = time.perf_counter()
+    for record in experiment.run():
         event = record["event"]
-        if event == "step" and (record["step"] % 25 == 0 or record["step"] == record["total_steps"]):
-            print(f"    step {record['step']}/{record['total_steps']}  loss {record['loss']:.3f}  "
-                  f"train robust acc {record['robust_acc']:.2f}", file=sys.stderr)
+        clock = f"[{time.perf_counter() - started:6.0f}s]"
+        if event == "job":
+            print(f"{clock} job {record['index']}/{record['total']} ({100 * record['done_fraction']:.0f}% done, "
+                  f"{_duration(record['eta_s'])}): {record['name']}", file=sys.stderr)
+        elif event == "step" and (record["step"] % 25 == 0 or record["step"] == record["total_steps"]):
+            robust = record.get("robust_acc")
+            print(f"    step {record['step']}/{record['total_steps']}  loss {record['loss']:.3f}  train robust acc "
+                  f"{'–' if robust is None else f'{robust:.2f}'}", file=sys.stderr)
         elif event == "result":
-            print(f"    {record['model']:>14}  {record['dataset']:<14} {record['attack']:<6} "
+            print(f"    {record['model']:>24}  {record['dataset']:<13} {record['attack']:<6} "
                   f"acc {record['accuracy']:.3f}  worst-case {record['robust_accuracy']:.3f}"
                   f"{'  (reused)' if record['reused'] else ''}", file=sys.stderr)
-        elif event == "table":
-            table = record
-    wall = time.perf_counter() - started
-    text = (f"# caw demo\n\nCommand: `caw-core demo{' --quick' if args.quick else ''}` "
-            f"(eps {config.scaled().eps:g}/255, {config.scaled().n} images per task), wall time {wall:.0f} s.\n\n"
-            + table["markdown"])
-    atomic_write(Path(args.out) / "RESULTS.md", lambda handle: handle.write(text))
-    print(text)
-    print(f"(also written to {Path(args.out) / 'RESULTS.md'})", file=sys.stderr)
+        elif event == "selection":
+            print(f"    chosen learning rates: {record['chosen']}", file=sys.stderr)
+    command = "caw-core demo" + {"full": " --full", "quick": " --quick", "default": ""}[size]
+    written = write_outputs(experiment, command, time.perf_counter() - started)
+    print(written["markdown"])
+    print(f"table: {written['results_md']}", file=sys.stderr)
+    for figure in written["figures"]:
+        print(f"plot:  {figure}", file=sys.stderr)
     return 0

@@ -51,14 +51,18 @@ def toy_lr(method: str) -> float:
     return TOY_LR.get(method.replace("_", "-"), DEFAULT_LR)
 
 
-def toy_train_config(method: str = "caw", *, lr: Optional[float] = None, **changes) -> TrainConfig:
-    """The toy fine-tune of ``method`` at its chosen lr (or ``lr``); ``changes`` override any other field."""
+def toy_train_config(method: str = "caw", *, lr: Optional[float] = None, options: Optional[dict] = None,
+                     **changes) -> TrainConfig:
+    """The toy fine-tune of ``method`` at its chosen lr (or ``lr``) with the method's ``options``.
+
+    ``changes`` override any other ``TrainConfig`` field.
+    """
     config = TrainConfig(
         method=method, model="toy", pretrained=None, data=TOY_TRAIN_TASK, eps=TOY_EPS,
         attack_steps=TOY_ATTACK_STEPS, attack_step_size=None, optimizer="sgd",
         lr=toy_lr(method) if lr is None else lr, warmup_steps=10, epochs=1_000, max_steps=TOY_STEPS,
         batch_size=TOY_BATCH, device="cpu", num_workers=0, save_every=TOY_STEPS)
-    return dataclasses.replace(config, **changes)
+    return dataclasses.replace(config, **(options or {}), **changes)
 
 
 def toy_eval_config(models: Optional[list] = None, **changes) -> EvalConfig:
