@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
                                                                          "evaluation)")
     parser.add_argument("--n", type=int, default=None, help="test images per task (default: the size's)")
     parser.add_argument("--device", default=defaults.device, help="cpu, cuda, auto")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes running a stage's independent jobs at once (each uses one CPU thread)")
     parser.set_defaults(run=run)
 
 
@@ -45,18 +47,18 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.toy.experiment import Experiment
     from caw_core.toy.writeup import write_outputs
 
-    if (args.n is not None and args.n < 1) or not args.eps > 0:
-        raise ValueError("--n must be >= 1 and --eps > 0")
+    if (args.n is not None and args.n < 1) or not args.eps > 0 or args.workers < 1:
+        raise ValueError("--n and --workers must be >= 1 and --eps > 0")
     size = "full" if args.full else "quick" if args.quick else "default"
     experiment = Experiment(DemoConfig(out=args.out, size=size, device=args.device, eps=args.eps,
                                        n=args.n).experiment())
     started = time.perf_counter()
-    for record in experiment.run():
+    for record in experiment.run(workers=args.workers):
         event = record["event"]
         clock = f"[{time.perf_counter() - started:6.0f}s]"
         if event == "job":
-            print(f"{clock} job {record['index']}/{record['total']} ({100 * record['done_fraction']:.0f}% done, "
-                  f"{_duration(record['eta_s'])}): {record['name']}", file=sys.stderr)
+            print(f"{clock} {record['done']}/{record['total']} jobs done ({100 * record['done_fraction']:.0f}%, "
+                  f"{_duration(record['eta_s'])}) {record['status']}: {record['name']}", file=sys.stderr)
         elif event == "step" and (record["step"] % 25 == 0 or record["step"] == record["total_steps"]):
             robust = record.get("robust_acc")
             print(f"    step {record['step']}/{record['total_steps']}  loss {record['loss']:.3f}  train robust acc "

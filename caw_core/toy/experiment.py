@@ -32,10 +32,12 @@ files). Layout of ``out``::
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import torch
 
@@ -136,13 +138,24 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class Job:
-    """One unit of the plan: ``stage`` (select/train/evaluate), a name, a relative cost and the work."""
+    """One unit of the plan (picklable, so a worker process can run it).
+
+    kind: ``train`` (variant, seed, lr -- None: the chosen lr), ``validate``
+    (variant or None for vanilla, lr), ``choose`` or ``evaluate`` (variant or
+    None, seed). ``stage`` groups jobs that may run at the same time; stages run
+    in order. ``cost`` is a relative size for the ETA.
+    """
 
     stage: str
+    kind: str
     name: str
     cost: float
-    done: Callable[[], bool]
-    work: Callable[[], Iterator[dict]]
+    variant: Optional[Variant] = None
+    seed: int = 0
+    lr: Optional[float] = None
+
+
+STAGES = ("sweep", "validate", "choose", "train", "evaluate")
 
 
 class Experiment:
@@ -168,132 +181,170 @@ class Experiment:
         lr = self.lr_of(variant) if lr is None else lr
         return self.out / "runs" / f"{variant.key}-lr{lr:g}-s{seed}"
 
-    def final_models(self) -> list[tuple[Variant, int, Path]]:
-        """(variant, seed, run folder) of every fine-tune the report uses."""
-        return [(v, seed, self.run_dir(v, seed)) for v in self.config.variants() for seed in self.config.seeds]
-
-    # -- jobs --------------------------------------------------------------------------------------------------
-    def jobs(self) -> list[Job]:
-        c = self.config
-        train_cost, eval_cost = c.train_steps * c.batch_size, c.n * len(TOY_TASKS) * len(c.attacks) * 4
-        jobs: list[Job] = []
-        if c.lr_grid:
-            jobs.append(self._validation_job(None, None))
-            for variant in (v for v in METHOD_VARIANTS if v.key in c.methods):
-                for lr in c.lr_grid:
-                    jobs.append(self._train_job("select", variant, 0, lambda lr=lr: lr, train_cost))
-                    jobs.append(self._validation_job(variant, lr))
-            jobs.append(Job("select", "choose learning rates", 0.0, lambda: (self.out / "selection.json").is_file(),
-                            self._choose))
-        for variant in c.variants():
-            for seed in c.seeds:
-                jobs.append(self._train_job("train", variant, seed, lambda v=variant: self.lr_of(v), train_cost))
-        jobs.append(self._eval_job(VANILLA, lambda: None, eval_cost))
-        for variant in c.variants():
-            for seed in c.seeds:
-                jobs.append(self._eval_job(f"{variant.key} seed {seed}",
-                                           lambda v=variant, s=seed: self.run_dir(v, s), eval_cost))
-        return jobs
-
-    def _train_job(self, stage: str, variant: Variant, seed: int, lr: Callable[[], float], cost: float) -> Job:
-        def folder() -> Path:
-            return self.run_dir(variant, seed, lr())
-
-        def done() -> bool:
-            return latest_step(folder()) == self.config.train_steps
-
-        def work() -> Iterator[dict]:
-            run = folder()
-            config = toy_train_config(
-                variant.method, lr=lr(), options=variant.option_dict(), seed=seed, eps=self.config.eps,
-                max_steps=self.config.train_steps, batch_size=self.config.batch_size, device=self.config.device,
-                runs_dir=str(run.parent), name=run.name, save_every=self.config.train_steps,
-                **self.config.train_overrides)
-            trainer = Trainer(config, resume=(run / "checkpoints" / "latest.json").is_file())
-            yield from trainer.run()
-
-        return Job(stage, f"train {variant.key} seed {seed}", cost, done, work)
-
-    def _validation_job(self, variant: Optional[Variant], lr: Optional[float]) -> Job:
-        def path() -> Path:
-            name = VANILLA if variant is None else self.run_dir(variant, 0, lr).name
-            return self.out / "validation" / f"{name}.json"
-
-        def work() -> Iterator[dict]:
-            spec = self.model_spec(None if variant is None else self.run_dir(variant, 0, lr))
-            model = load_model(spec, device=torch.device(self._device()))
-            score = selection.validation_score(model, self.config.eps, self.config.val_n)
-            atomic_write_json(path(), asdict(score))
-            yield {"event": "validation", "model": spec.label(), **asdict(score)}
-
-        name = VANILLA if variant is None else f"{variant.key} lr {lr:g}"
-        return Job("select", f"validate {name}", self.config.val_n * 4, lambda: path().is_file(), work)
-
-    def _choose(self) -> Iterator[dict]:
-        read = lambda name: selection.ValidationScore(**json.loads(  # noqa: E731
-            (self.out / "validation" / f"{name}.json").read_text(encoding="utf-8")))
-        vanilla = read(VANILLA)
-        scores, choices = {}, {}
-        for variant in (v for v in METHOD_VARIANTS if v.key in self.config.methods):
-            scores[variant.key] = {lr: read(self.run_dir(variant, 0, lr).name) for lr in self.config.lr_grid}
-            choices[variant.key] = selection.choose_lr(scores[variant.key], vanilla)
-        record = selection.selection_record(self.config.lr_grid, vanilla, scores, choices)
-        atomic_write_json(self.out / "selection.json", record)
-        self.chosen = {k: c.lr for k, c in choices.items()}
-        yield {"event": "selection", "chosen": dict(self.chosen)}
-
-    def _eval_job(self, name: str, run: Callable[[], Optional[Path]], cost: float) -> Job:
-        def done() -> bool:
-            return prediction_path(self.out, self.model_spec(run())).is_file()
-
-        def work() -> Iterator[dict]:
-            spec = self.model_spec(run())
-            config = toy_eval_config(models=[spec], attacks=list(self.config.attacks), eps=self.config.eps,
-                                     n=self.config.n, batch_size=self.config.eval_batch_size,
-                                     out=str(self.out / "results"), device=self.config.device)
-            yield from evaluate(config)
-            counts = prediction_counts(spec, self.config.n, config.seed, self._device())
-            atomic_write_json(prediction_path(self.out, spec), counts)
-
-        return Job("evaluate", f"evaluate {name}", cost, done, work)
-
     def model_spec(self, run: Optional[Path]) -> ModelSpec:
+        """The evaluated model: the base (toy, or the test override) with the run's checkpoint (None: vanilla)."""
         base = self.config.train_overrides.get("model", "toy")
         return ModelSpec(base, self.config.train_overrides.get("pretrained"), str(run) if run else None)
 
-    def _device(self) -> str:
-        return str(resolve_device(self.config.device))
+    def _validation_path(self, variant: Optional[Variant], lr: Optional[float]) -> Path:
+        name = VANILLA if variant is None else self.run_dir(variant, 0, lr).name
+        return self.out / "validation" / f"{name}.json"
+
+    def _evaluated_run(self, job: Job) -> Optional[Path]:
+        return None if job.variant is None else self.run_dir(job.variant, job.seed)
+
+    # -- the plan ----------------------------------------------------------------------------------------------
+    def jobs(self) -> list[Job]:
+        """Every job of the plan, in stage order."""
+        c = self.config
+        train_cost, eval_cost = c.train_steps * c.batch_size, c.n * len(TOY_TASKS) * len(c.attacks) * 4
+        methods = [v for v in METHOD_VARIANTS if v.key in c.methods]
+        jobs: list[Job] = []
+        if c.lr_grid:
+            jobs += [Job("sweep", "train", f"train {v.key} lr {lr:g} seed 0", train_cost, v, 0, lr)
+                     for v in methods for lr in c.lr_grid]
+            jobs.append(Job("validate", "validate", "validate vanilla", c.val_n * 4))
+            jobs += [Job("validate", "validate", f"validate {v.key} lr {lr:g}", c.val_n * 4, v, 0, lr)
+                     for v in methods for lr in c.lr_grid]
+            jobs.append(Job("choose", "choose", "choose learning rates", 0.0))
+        jobs += [Job("train", "train", f"train {v.key} seed {seed}", train_cost, v, seed)
+                 for v in c.variants() for seed in c.seeds]
+        jobs.append(Job("evaluate", "evaluate", "evaluate vanilla", eval_cost))
+        jobs += [Job("evaluate", "evaluate", f"evaluate {v.key} seed {seed}", eval_cost, v, seed)
+                 for v in c.variants() for seed in c.seeds]
+        return jobs
+
+    def is_done(self, job: Job) -> bool:
+        if job.kind == "train":
+            return latest_step(self.run_dir(job.variant, job.seed, job.lr)) == self.config.train_steps
+        if job.kind == "validate":
+            return self._validation_path(job.variant, job.lr).is_file()
+        if job.kind == "choose":
+            return (self.out / "selection.json").is_file()
+        return prediction_path(self.out, self.model_spec(self._evaluated_run(job))).is_file()
+
+    def execute(self, job: Job) -> Iterator[dict]:
+        """Do ``job``, yielding its records (training steps, evaluation results, the selection)."""
+        yield from getattr(self, f"_{job.kind}")(job)
+
+    def _train(self, job: Job) -> Iterator[dict]:
+        variant, run = job.variant, self.run_dir(job.variant, job.seed, job.lr)
+        config = toy_train_config(
+            variant.method, lr=self.lr_of(variant) if job.lr is None else job.lr, options=variant.option_dict(),
+            seed=job.seed, eps=self.config.eps, max_steps=self.config.train_steps, batch_size=self.config.batch_size,
+            device=self.config.device, runs_dir=str(run.parent), name=run.name, save_every=self.config.train_steps,
+            **self.config.train_overrides)
+        yield from Trainer(config, resume=(run / "checkpoints" / "latest.json").is_file()).run()
+
+    def _validate(self, job: Job) -> Iterator[dict]:
+        spec = self.model_spec(None if job.variant is None else self.run_dir(job.variant, 0, job.lr))
+        model = load_model(spec, device=resolve_device(self.config.device))
+        score = selection.validation_score(model, self.config.eps, self.config.val_n)
+        atomic_write_json(self._validation_path(job.variant, job.lr), asdict(score))
+        yield {"event": "validation", "model": spec.label(), **asdict(score)}
+
+    def _choose(self, job: Job) -> Iterator[dict]:
+        def read(variant: Optional[Variant], lr: Optional[float] = None) -> selection.ValidationScore:
+            return selection.ValidationScore(**json.loads(self._validation_path(variant, lr).read_text("utf-8")))
+
+        vanilla = read(None)
+        scores, choices = {}, {}
+        for variant in (v for v in METHOD_VARIANTS if v.key in self.config.methods):
+            scores[variant.key] = {lr: read(variant, lr) for lr in self.config.lr_grid}
+            choices[variant.key] = selection.choose_lr(scores[variant.key], vanilla)
+        record = selection.selection_record(self.config.lr_grid, vanilla, scores, choices)
+        atomic_write_json(self.out / "selection.json", record)
+        self.chosen = {k: choice.lr for k, choice in choices.items()}
+        yield {"event": "selection", "chosen": dict(self.chosen)}
+
+    def _evaluate(self, job: Job) -> Iterator[dict]:
+        spec = self.model_spec(self._evaluated_run(job))
+        config = toy_eval_config(models=[spec], attacks=list(self.config.attacks), eps=self.config.eps,
+                                 n=self.config.n, batch_size=self.config.eval_batch_size,
+                                 out=str(self.out / "results"), device=self.config.device)
+        yield from evaluate(config)
+        counts = prediction_counts(spec, self.config.n, config.seed, self.config.device)
+        atomic_write_json(prediction_path(self.out, spec), counts)
 
     # -- running -----------------------------------------------------------------------------------------------
-    def run(self) -> Iterator[dict]:
-        """Run every unfinished job, yielding their records and ``{"event": "job", ...}`` progress with an ETA."""
+    def run(self, workers: int = 1) -> Iterator[dict]:
+        """Run every unfinished job, stage by stage, yielding ``{"event": "job", ...}`` progress with an ETA.
+
+        With ``workers`` = 1 the jobs' own records (steps, results) are yielded
+        too; with more, the jobs of a stage run in that many processes and
+        only a ``job`` record per finished job comes back.
+        """
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         jobs = self.jobs()
-        total_cost = sum(j.cost for j in jobs)
-        spent: dict[str, list[float]] = {}  # stage -> [seconds, cost] of jobs actually run
-        done_cost = 0.0
-        for index, job in enumerate(jobs):
-            if job.done():
-                done_cost += job.cost
+        progress = _Progress(jobs)
+        for stage in STAGES:
+            todo = [j for j in jobs if j.stage == stage and not self.is_done(j)]
+            progress.skip(j for j in jobs if j.stage == stage and j not in todo)
+            if not todo:
                 continue
-            yield {"event": "job", "stage": job.stage, "name": job.name, "index": index + 1, "total": len(jobs),
-                   "eta_s": _eta(jobs[index:], spent), "done_fraction": done_cost / total_cost if total_cost else 1}
-            started = time.perf_counter()
-            for record in job.work():
-                yield {**record, "stage": job.stage, "job": job.name}
-            seconds_cost = spent.setdefault(job.stage, [0.0, 0.0])
-            seconds_cost[0] += time.perf_counter() - started
-            seconds_cost[1] += job.cost
-            done_cost += job.cost
-        yield {"event": "finished", "out": str(self.out)}
+            progress.start_stage()
+            if workers == 1 or len(todo) == 1:
+                for job in todo:
+                    yield progress.record(job, "started")
+                    for record in self.execute(job):
+                        yield {**record, "stage": stage, "job": job.name}
+                    progress.finish(job)
+            else:
+                yield from self._pool(todo, workers, progress)
+        yield {"event": "finished", "out": str(self.out), **progress.record(None, "finished")}
+
+    def _pool(self, todo: list[Job], workers: int, progress: "_Progress") -> Iterator[dict]:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
+            futures = {pool.submit(_run_job, self.config, job): job for job in todo}
+            for future in as_completed(futures):
+                future.result()  # a failed job raises here
+                progress.finish(futures[future])
+                yield progress.record(futures[future], "finished")
 
 
-def _eta(remaining: list[Job], spent: dict[str, list[float]]) -> Optional[float]:
-    """Seconds left: each remaining job's cost at the seconds-per-cost its stage has shown; None until known."""
-    rates = {stage: seconds / cost for stage, (seconds, cost) in spent.items() if cost}
-    if not rates:
-        return None
-    fallback = max(rates.values())
-    return sum(job.cost * rates.get(job.stage, fallback) for job in remaining)
+def _run_job(config: ExperimentConfig, job: Job) -> None:
+    """A worker process's entry: run ``job`` of the experiment ``config`` to the end."""
+    torch.set_num_threads(1)
+    for _ in Experiment(config).execute(job):
+        pass
+
+
+class _Progress:
+    """Jobs done out of the plan, and the ETA: each remaining job's cost at the wall seconds per cost that jobs of
+    its kind (train, validate, evaluate) took so far in this process (skipped finished jobs do not count)."""
+
+    def __init__(self, jobs: list[Job]):
+        self.jobs, self.done = jobs, set()
+        self.total_cost = sum(j.cost for j in jobs) or 1.0
+        self.measured_cost, self.measured_seconds, self.seconds_before = {}, {}, {}
+        self.stage_started = time.perf_counter()
+
+    def skip(self, jobs) -> None:
+        self.done.update(jobs)
+
+    def start_stage(self) -> None:
+        self.stage_started = time.perf_counter()
+        self.seconds_before = dict(self.measured_seconds)
+
+    def finish(self, job: Job) -> None:
+        self.done.add(job)
+        self.measured_cost[job.kind] = self.measured_cost.get(job.kind, 0.0) + job.cost
+        self.measured_seconds[job.kind] = (self.seconds_before.get(job.kind, 0.0)
+                                           + time.perf_counter() - self.stage_started)
+
+    def eta(self) -> Optional[float]:
+        rates = {kind: self.measured_seconds[kind] / cost for kind, cost in self.measured_cost.items() if cost}
+        if not rates:
+            return None
+        fallback = max(rates.values())
+        return sum(j.cost * rates.get(j.kind, fallback) for j in self.jobs if j not in self.done)
+
+    def record(self, job: Optional[Job], status: str) -> dict:
+        done_cost = sum(j.cost for j in self.done)
+        return {"event": "job", "status": status, "name": job.name if job else "", "done": len(self.done),
+                "total": len(self.jobs), "done_fraction": done_cost / self.total_cost, "eta_s": self.eta()}
 
 
 def load_selection(out: Path) -> dict[str, float]:
