@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from caw_core.toy.experiment import ExperimentConfig
 from caw_core.toy.recipe import LR_GRID, TOY_EPS, TOY_EVAL_N
 
-DEMO_N = TOY_EVAL_N
+DEMO_N = 64
 FULL_N = TOY_EVAL_N
 FULL_SEEDS = (0, 1, 2)
 SIZES = ("default", "full", "quick")

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     for record in experiment.run(workers=args.workers):
         event = record["event"]
         clock = f"[{time.perf_counter() - started:6.0f}s]"
-        if event == "job":
+        if event in ("job", "finished"):
             print(f"{clock} {record['done']}/{record['total']} jobs done ({100 * record['done_fraction']:.0f}%, "
                   f"{_duration(record['eta_s'])}) {record['status']}: {record['name']}", file=sys.stderr)
         elif event == "step" and (record["step"] % 25 == 0 or record["step"] == record["total_steps"]):

@@ -292,7 +292,7 @@ class Experiment:
                     progress.finish(job)
             else:
                 yield from self._pool(todo, workers, progress)
-        yield {"event": "finished", "out": str(self.out), **progress.record(None, "finished")}
+        yield {**progress.record(None, "finished"), "event": "finished", "out": str(self.out)}
 
     def _pool(self, todo: list[Job], workers: int, progress: "_Progress") -> Iterator[dict]:
         context = multiprocessing.get_context("spawn")
@@ -343,7 +343,8 @@ class _Progress:
 
     def record(self, job: Optional[Job], status: str) -> dict:
         done_cost = sum(j.cost for j in self.done)
-        return {"event": "job", "status": status, "name": job.name if job else "", "done": len(self.done),
+        return {"event": "job", "status": status, "name": job.name if job else "",
+                "job_stage": job.stage if job else "", "done": len(self.done),
                 "total": len(self.jobs), "done_fraction": done_cost / self.total_cost, "eta_s": self.eta()}
 
 
