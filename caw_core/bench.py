@@ -204,7 +204,7 @@ def build_step(config: BenchConfig, method: str, mode: str, device: torch.device
 
     if mode == "naive":
         original = unfrozen_copy(encoder)
-        optimizer = torch.optim.SGD(params, lr=objective.default_lr, momentum=MOMENTUM)
+        optimizer = torch.optim.SGD(params, lr=objective.recipe.lr, momentum=MOMENTUM)
 
         def losses():
             with autocast_context(config.precision, device):
@@ -217,7 +217,7 @@ def build_step(config: BenchConfig, method: str, mode: str, device: torch.device
             images = images.contiguous(memory_format=torch.channels_last)
         model.set_classes(classnames, templates)
         fused = {"fused": True} if device.type == "cuda" else {}
-        optimizer = torch.optim.SGD(params, lr=objective.default_lr, momentum=MOMENTUM, **fused)
+        optimizer = torch.optim.SGD(params, lr=objective.recipe.lr, momentum=MOMENTUM, **fused)
 
         def losses():
             return adversarial_losses(objective, encoder, original, model.text_head, images, labels,

@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from caw_core.attacks.pgd import eval_mode, project, random_start_in_ball, validate_budget
-from caw_core.methods import CAW, FARE, FTAdv, PMGAFT, TGAZSR, LossTerms, Objective
-from caw_core.methods.caw import confidence_aware_loss, feature_alignment_loss
-from caw_core.methods.fare import squared_distance_per_example
-from caw_core.methods.pmg_aft import kl_divergence
-from caw_core.methods.tga_zsr import map_distance, text_guided_attention
+from caw_core.methods import CAW, FARE, FTAdv, PMGAFT, TGAZSR, LossTerms, Objective, TeCoA
+from caw_core.methods.caw import ABLATIONS, confidence_aware_loss, feature_alignment_loss
+from caw_core.methods.ft_adv import contrastive_loss
+from caw_core.methods.pmg_aft import pmg_aft_loss
+from caw_core.methods.tga_zsr import text_guided_attention, tga_zsr_loss
 from caw_core.models.zero_shot import ImageEncoder, ZeroShotCLIP, logits_from_features
 
 
@@ -76,68 +76,66 @@ def _ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _caw(objective: CAW, target, original, head, images, adv, labels) -> LossTerms:
+    o = objective.options
+    use_ca, use_reg = ABLATIONS[o.ablation]
     feat_adv = target(adv)
     logits_adv = logits_from_features(feat_adv, head)
     ce = _ce(logits_adv, labels)
     total, parts = ce, {"ce": ce.detach()}
-    if objective.use_ca:
+    if use_ca:
         logits_orig = logits_from_features(original(images), head)
-        ca = confidence_aware_loss(logits_adv, logits_orig, labels, objective.kl, objective.detach_weight)
-        total, parts["ca"] = total + objective.alpha * ca, ca.detach()
-    if objective.use_reg:
+        ca = confidence_aware_loss(logits_adv, logits_orig, labels, o.kl, o.detach_weight)
+        total, parts["ca"] = total + o.alpha * ca, ca.detach()
+    if use_reg:
         feat_orig_adv = original(adv)
-        if objective.reg_space == "normalized":
+        if o.reg_space == "normalized":
             feat_adv, feat_orig_adv = F.normalize(feat_adv, dim=-1), F.normalize(feat_orig_adv, dim=-1)
         reg = feature_alignment_loss(feat_adv, feat_orig_adv)
-        total, parts["reg"] = total + objective.beta * reg, reg.detach()
+        total, parts["reg"] = total + o.beta * reg, reg.detach()
     return LossTerms(total, parts, logits_adv=logits_adv.detach())
 
 
-def _ft_adv(objective: FTAdv, target, original, head, images, adv, labels) -> LossTerms:
+def _tecoa(objective: TeCoA, target, original, head, images, adv, labels) -> LossTerms:
     logits_adv = logits_from_features(target(adv), head)
     ce = _ce(logits_adv, labels)
     return LossTerms(ce, {"ce": ce.detach()}, logits_adv=logits_adv.detach())
 
 
-def _pmg_aft(objective: PMGAFT, target, original, head, images, adv, labels) -> LossTerms:
-    logits_clean = logits_from_features(target(images), head)
+def _ft_adv(objective: FTAdv, target, original, head, images, adv, labels) -> LossTerms:
     logits_adv = logits_from_features(target(adv), head)
-    logits_orig_adv = logits_from_features(original(adv), head)
-    ce = _ce(logits_adv, labels)
-    kl_orig = kl_divergence(logits_orig_adv, logits_adv, objective.kl_reduction)
-    kl_clean = kl_divergence(logits_clean, logits_adv, objective.kl_reduction)
-    total = ce + objective.weight_original * kl_orig + objective.weight_clean * kl_clean
-    parts = {"ce": ce.detach(), "kl_original": kl_orig.detach(), "kl_clean": kl_clean.detach()}
-    return LossTerms(total, parts, logits_adv=logits_adv.detach(), logits_clean=logits_clean.detach())
+    loss = contrastive_loss(logits_adv, labels)
+    return LossTerms(loss, {"contrastive": loss.detach()}, logits_adv=logits_adv.detach())
+
+
+def _pmg_aft(objective: PMGAFT, target, original, head, images, adv, labels) -> LossTerms:
+    return pmg_aft_loss(target(adv), target(images), original(adv), head, labels, objective.options)
 
 
 def _tga_zsr(objective: TGAZSR, target, original, head, images, adv, labels) -> LossTerms:
     size = original.image_size
     feat_clean, tokens_clean = target(images, return_tokens=True)
     feat_adv, tokens_adv = target(adv, return_tokens=True)
-    _, tokens_orig = original(images, return_tokens=True)
+    cls_orig, tokens_orig = original(images, return_tokens=True)
     logits_clean, logits_adv = logits_from_features(feat_clean, head), logits_from_features(feat_adv, head)
-    attn_orig = text_guided_attention(tokens_orig, head, labels, size)
-    ce = _ce(logits_adv, labels)
-    refine = map_distance(text_guided_attention(tokens_adv, head, labels, size), attn_orig)
-    constrain = map_distance(text_guided_attention(tokens_clean, head, labels, size), attn_orig)
-    total = ce + objective.weight_refine * refine + objective.weight_constrain * constrain
-    parts = {"ce": ce.detach(), "attn_adv": refine.detach(), "attn_clean": constrain.detach()}
+    attn_orig = text_guided_attention(cls_orig, tokens_orig, head, labels, size)
+    attn_adv = text_guided_attention(feat_adv, tokens_adv, head, labels, size)
+    attn_clean = text_guided_attention(feat_clean, tokens_clean, head, labels, size)
+    total, parts = tga_zsr_loss(logits_adv, attn_adv, attn_clean, attn_orig, labels, objective.options)
     return LossTerms(total, parts, logits_adv=logits_adv.detach(), logits_clean=logits_clean.detach())
 
 
 def _fare(objective: FARE, target, original, head, images, adv, labels) -> LossTerms:
     feat_adv = target(adv)
-    loss = squared_distance_per_example(feat_adv, original(images)).mean()
+    loss = objective.embedding_loss(feat_adv, original(images))
     return LossTerms(loss, {"fare": loss.detach()}, logits_adv=logits_from_features(feat_adv.detach(), head))
 
 
-NAIVE_LOSSES = {CAW: _caw, FTAdv: _ft_adv, PMGAFT: _pmg_aft, TGAZSR: _tga_zsr, FARE: _fare}
+NAIVE_LOSSES = {CAW: _caw, FTAdv: _ft_adv, TeCoA: _tecoa, PMGAFT: _pmg_aft, TGAZSR: _tga_zsr, FARE: _fare}
 
 
 def naive_losses(objective: Objective, target: nn.Module, original: nn.Module, head: torch.Tensor,
                  images: torch.Tensor, adv: torch.Tensor, labels: torch.Tensor) -> LossTerms:
-    """``objective``'s loss with one forward per input and O under autograd (TeCoA uses FT-Adv's)."""
+    """``objective``'s loss with one forward per input and O under autograd."""
     for cls in type(objective).__mro__:
         if cls in NAIVE_LOSSES:
             return NAIVE_LOSSES[cls](objective, target, original, head, images, adv, labels)

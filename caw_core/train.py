@@ -3,12 +3,13 @@
 The recipe (CAW paper, PMG-AFT, TGA-ZSR; see ANCHORS.md): for every batch of
 clean images x in [0, 1] with labels y,
 
-1. inner loop -- x' = PGD-k(x) in the linf ball of radius eps (default 2 steps
-   of 1/255, eps 1/255, uniform random start) against the current tower T,
-   maximising the objective's attack loss (zero-shot CE for all but FARE);
-2. outer loop -- one optimizer step (SGD momentum 0.9, weight decay 0 by
-   default) on the objective's loss, learning rate warmed up linearly then
-   cosine-decayed to 0.
+1. inner loop -- x' = PGD-k(x) in the linf ball of radius eps (the method's
+   recipe: 2 steps of 1/255 at eps 1/255 for all but FARE, uniform random
+   start) against the current tower T, maximising the objective's attack loss
+   (zero-shot CE for all but FARE);
+2. outer loop -- one optimizer step (the method's recipe: SGD momentum 0.9 and
+   no weight decay for all but FARE) on the objective's loss, learning rate
+   warmed up linearly (at most a tenth of the run) then cosine-decayed to 0.
 
 The text tower is frozen and its class head computed once. :class:`Trainer`
 yields a record (a dict of plain Python values) after every step; callers (the
@@ -39,7 +40,7 @@ from caw_core.attacks.pgd import default_step_size, eval_mode, pgd
 from caw_core.data import load_dataset
 from caw_core.data.registry import require_dataset
 from caw_core.io import atomic_write, atomic_write_json
-from caw_core.methods import METHODS, build_objective
+from caw_core.methods import Recipe, method_class, option_fields, options_from_dict
 from caw_core.methods.base import LossTerms, Objective, StepInputs
 from caw_core.models import ModelSpec, frozen_image_encoder, load_model
 from caw_core.models.checkpoint import (
@@ -63,35 +64,32 @@ class TrainingDivergedError(RuntimeError):
 class TrainConfig:
     """Every argument of a training run (a run is this dataclass, as in CleanRL).
 
-    eps and attack_step_size are in units of 1/255 (pixel grey levels); attack_step_size=None takes the
-    attacks' one rule, :func:`caw_core.attacks.pgd.default_step_size` (1/255 in the paper's recipe).
-    lr=None takes the method's recipe default (CAW and PMG-AFT 5e-5,
-    TGA-ZSR 1e-4, FT-Adv and FARE 1e-5, TeCoA 1e-7).
+    ``method_options`` holds the chosen method's own options (its ``Options`` dataclass, e.g. CAW's
+    alpha and beta); keys the method does not have are an error. eps and attack_step_size are in units
+    of 1/255 (pixel grey levels). Fields left as None -- lr, optimizer, weight_decay, eps, attack_steps --
+    take the method's reference recipe (:class:`caw_core.methods.Recipe`; README's recipes table);
+    attack_step_size=None takes the attacks' one rule, :func:`caw_core.attacks.pgd.default_step_size`
+    (1/255 in the paper's recipe). :meth:`resolve` fills them in; the Trainer calls it, so a run's
+    config.json records the values it trained with.
     """
 
     method: str = "caw"
+    method_options: dict = field(default_factory=dict)
     model: str = "ViT-B-32"
     pretrained: Optional[str] = "openai"
     checkpoint: Optional[str] = None
     data: str = "tinyimagenet"
     data_root: Optional[str] = None
-    # objective options (only the chosen method's are used)
-    alpha: float = 1.0
-    beta: float = 1.0
-    kl: str = "adv_clean"
-    detach_weight: bool = True
-    reg_space: str = "raw"
-    ablation: str = "full"
     # inner attack
-    eps: float = 1.0
-    attack_steps: int = 2
+    eps: Optional[float] = None
+    attack_steps: Optional[int] = None
     attack_step_size: Optional[float] = None
     attack_norm: str = "linf"
     # outer optimisation
-    optimizer: str = "sgd"
+    optimizer: Optional[str] = None
     lr: Optional[float] = None
     momentum: float = 0.9
-    weight_decay: float = 0.0
+    weight_decay: Optional[float] = None
     warmup_steps: int = 1000
     epochs: int = 10
     max_steps: Optional[int] = None
@@ -112,22 +110,23 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value and what was expected."""
-        for name in ("alpha", "beta", "eps", "attack_step_size", "lr", "momentum", "weight_decay", "grad_clip"):
+        for name in ("eps", "attack_step_size", "lr", "momentum", "weight_decay", "grad_clip"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
         if self.name is not None and (not self.name.strip() or Path(self.name).name != self.name
                                       or self.name in (".", "..")):
             raise ValueError(f"name must be a plain folder name (no '/' or '..'), got {self.name!r}")
+        if not isinstance(self.method_options, dict):
+            raise ValueError(f"method_options must be a dict of option names to values, got {self.method_options!r}")
         checks = [
-            (self.method.replace("_", "-") in METHODS, f"method must be one of {', '.join(METHODS)}, got {self.method!r}"),
-            (self.eps >= 0, f"eps must be >= 0 (units of 1/255), got {self.eps}"),
-            (self.attack_steps >= 1, f"attack_steps must be >= 1, got {self.attack_steps}"),
+            (self.eps is None or self.eps >= 0, f"eps must be >= 0 (units of 1/255), got {self.eps}"),
+            (self.attack_steps is None or self.attack_steps >= 1, f"attack_steps must be >= 1, got {self.attack_steps}"),
             (self.attack_step_size is None or self.attack_step_size > 0, f"attack_step_size must be > 0, got {self.attack_step_size}"),
             (self.attack_norm in ("linf", "l2"), f"attack_norm must be linf or l2, got {self.attack_norm!r}"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
+            (self.optimizer is None or self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
             (self.lr is None or self.lr > 0, f"lr must be > 0, got {self.lr}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.weight_decay is None or self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
             (self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
@@ -143,25 +142,38 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        self.build_objective()  # validates the method's own options
+        self.options()  # the method exists and its options are valid
 
-    def build_objective(self):
-        method = self.method.replace("_", "-")
-        options: dict[str, Any] = {}
-        if method == "caw":
-            options = dict(alpha=self.alpha, beta=self.beta, kl=self.kl, detach_weight=self.detach_weight,
-                           reg_space=self.reg_space, ablation=self.ablation)
-        return build_objective(method, **options)
+    def options(self):
+        """The method's ``Options`` built from ``method_options`` (ValueError for unknown or bad values)."""
+        cls = method_class(self.method)
+        return options_from_dict(cls.Options, self.method_options, cls.name)
+
+    def build_objective(self) -> Objective:
+        return method_class(self.method)(self.options())
+
+    def recipe_value(self, name: str) -> Any:
+        """This config's ``name`` (lr, optimizer, weight_decay, eps, attack_steps), or the method's recipe value."""
+        value = getattr(self, name)
+        return getattr(method_class(self.method).recipe, name) if value is None else value
+
+    def resolve(self) -> "TrainConfig":
+        """In place: fill the recipe fields left as None and spell out every method option; returns self."""
+        self.method = method_class(self.method).name
+        for name in RECIPE_FIELDS:
+            setattr(self, name, self.recipe_value(name))
+        self.method_options = dataclasses.asdict(self.options())
+        return self
 
     def inner_step_size(self) -> float:
         """The inner attack's step in pixel units: ``attack_step_size / 255``, or the attacks' default rule."""
         if self.attack_step_size is not None:
             return self.attack_step_size / 255
-        return default_step_size(self.eps / 255, self.attack_steps, self.attack_norm)
+        return default_step_size(self.recipe_value("eps") / 255, self.recipe_value("attack_steps"), self.attack_norm)
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else METHODS[self.method.replace("_", "-")].default_lr
+        return self.recipe_value("lr")
 
     def model_spec(self) -> ModelSpec:
         return ModelSpec(self.model, self.pretrained, self.checkpoint)
@@ -171,18 +183,34 @@ class TrainConfig:
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "TrainConfig":
-        """The config a run was started with (to resume it)."""
+        """The config a run was started with (to resume it).
+
+        config.json files written before methods owned their options kept them as top-level keys
+        (alpha, beta, kl, ...): those of the run's method move into ``method_options``, the others
+        (every method's run stored CAW's) are dropped.
+        """
         path = Path(run_dir) / "config.json"
         if not path.is_file():
             raise FileNotFoundError(f"{run_dir} is not a caw run folder: {path} is missing")
         payload = json.loads(path.read_text(encoding="utf-8"))
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in payload.items() if k in known})
+        values = {k: v for k, v in payload.items() if k in known}
+        if "method_options" not in payload:
+            method = method_class(values.get("method", cls.method))
+            own = {f.name for f, _ in option_fields(method.Options)}
+            values["method_options"] = {k: v for k, v in payload.items() if k in own}
+        return cls(**values)
+
+
+RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(Recipe) if f.name != "source")
+
+
+WARMUP_CAP = 0.1  # the warm-up never takes more than this fraction of the run
 
 
 def learning_rate_at(step: int, base_lr: float, warmup_steps: int, total_steps: int) -> float:
-    """Linear warm-up over ``warmup_steps`` (capped at a tenth of the run), then cosine to 0."""
-    warmup = min(warmup_steps, max(total_steps // 10, 0))
+    """Linear warm-up over ``warmup_steps`` (capped at a tenth of the run, ``WARMUP_CAP``), then cosine to 0."""
+    warmup = min(warmup_steps, max(int(total_steps * WARMUP_CAP), 0))
     if step < warmup:
         return base_lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, total_steps - warmup)
@@ -289,6 +317,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, resume: bool = False):
         config.validate()
+        config.resolve()
         self.config = config
         self.ctx = distributed.init_distributed(config.device)
         self.objective = config.build_objective()

@@ -9,7 +9,7 @@ import torch
 
 from caw_core.methods import METHODS, build_objective, confidence_aware_loss, feature_alignment_loss
 from caw_core.methods.base import StepInputs
-from caw_core.methods.pmg_aft import kl_divergence
+from caw_core.losses import kl_divergence_per_example
 from caw_core.methods.tga_zsr import text_guided_attention
 from caw_core.models import frozen_image_encoder
 
@@ -69,20 +69,19 @@ def test_feature_alignment_is_the_mean_euclidean_norm_not_squared():
     assert feature_alignment_loss(target, original).item() == pytest.approx(3.0, abs=2e-4)  # (5 + 1) / 2; squared: 13
 
 
-def test_kl_divergence_reductions():
+def test_kl_divergence_per_example_matches_hand_computation():
     p, q = torch.tensor(LOGITS_ADV), torch.tensor(LOGITS_CLEAN)
     per_example = [kl(softmax(a), softmax(b)) for a, b in zip(LOGITS_ADV, LOGITS_CLEAN)]
-    assert kl_divergence(p, q, "sum").item() == pytest.approx(sum(per_example), rel=1e-5)
-    assert kl_divergence(p, q, "mean").item() == pytest.approx(sum(per_example) / 2, rel=1e-5)
+    assert kl_divergence_per_example(p, q).tolist() == pytest.approx(per_example, rel=1e-5)
 
 
 def test_text_guided_attention_is_min_max_normalised_and_upsampled():
-    tokens = torch.randn(2, 16, 8)
+    cls, tokens = torch.randn(2, 8), torch.randn(2, 16, 8)
     head = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
-    maps = text_guided_attention(tokens, head, torch.tensor([0, 2]), size=32)
+    maps = text_guided_attention(cls, tokens, head, torch.tensor([0, 2]), size=32)
     assert maps.shape == (2, 32, 32)
     assert maps.min().item() >= 0.0 and maps.max().item() <= 1.0 + 1e-6
-    coarse = text_guided_attention(tokens, head, torch.tensor([0, 2]), size=4)
+    coarse = text_guided_attention(cls, tokens, head, torch.tensor([0, 2]), size=4)
     assert torch.allclose(coarse.flatten(1).amin(1), torch.zeros(2), atol=1e-6)
     assert torch.allclose(coarse.flatten(1).amax(1), torch.ones(2), atol=1e-6)
 

@@ -172,7 +172,7 @@ ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklis
 FLAGS = ["--eps", "--lr", "--batch-size", "--attack-steps", "--attack-step-size", "--momentum", "--epochs",
          "--max-steps", "--grad-clip", "--save-every", "--keep-last", "--num-workers", "--warmup-steps", "--alpha",
          "--beta", "--weight-decay", "--clean-acc-every", "--seed", "--method", "--precision", "--attack-norm",
-         "--optimizer", "--kl", "--ablation", "--reg-space"]
+         "--optimizer", "--kl", "--ablation", "--reg-space", "--pmg-aft-variant", "--refine-weight"]
 
 
 class _Accepted(Exception):
@@ -185,6 +185,7 @@ class _ValidatingTrainer:
 
     def __init__(self, config, resume=False):
         config.validate()
+        config.resolve()
         raise _Accepted(config)
 
 

@@ -93,7 +93,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tiny_train_confi
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"eps": -1.0}, "eps"), ({"attack_steps": 0}, "attack_steps"), ({"alpha": -0.5}, "alpha"),
+    ({"eps": -1.0}, "eps"), ({"attack_steps": 0}, "attack_steps"), ({"method_options": {"alpha": -0.5}}, "alpha"),
     ({"method": "bogus"}, "method"), ({"batch_size": 10_000}, "larger than"), ({"data": "nope"}, "unknown dataset"),
     ({"precision": "bf16"}, "bf16"), ({"lr": 0.0}, "lr"),
 ])

@@ -29,8 +29,9 @@ import contextlib
 from typing import Callable, Iterator, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from caw_core.losses import cross_entropy_per_example
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 NORMS = ("linf", "l2")
@@ -53,10 +54,6 @@ def default_step_size(eps: float, steps: int, norm: str = "linf") -> float:
         raise ValueError(f"steps must be a positive integer, got {steps}")
     step = 2.0 * eps / steps
     return max(ONE_GREY_LEVEL, step) if norm == "linf" else step
-
-
-def cross_entropy_per_example(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(outputs, labels, reduction="none")
 
 
 @contextlib.contextmanager

@@ -1,11 +1,23 @@
-"""``caw-core train``: adversarial fine-tuning (CAW or a baseline), resumable, DDP under torchrun."""
+"""``caw-core train``: adversarial fine-tuning (CAW or a baseline), resumable, DDP under torchrun.
+
+The flags of the run come from :class:`caw_core.train.TrainConfig`; each method's own options (CAW's
+``--alpha``, PMG-AFT's ``--pmg-aft-variant``, ...) come from that method's ``Options`` dataclass, so a
+new method or option needs no edit here. Every option has the long form ``--<method>-<option>``; the
+short ``--<option>`` exists while no other method has an option of the same name.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from caw_core.commands.config_args import add_dataclass_options, config_from_args
+from caw_core.commands.config_args import (
+    DefaultsHelpFormatter,
+    add_dataclass_options,
+    add_method_options,
+    config_from_args,
+    method_options_from_args,
+)
 
 HELP = {
     "method": "training objective",
@@ -14,19 +26,16 @@ HELP = {
     "checkpoint": "start from a caw checkpoint (run or step folder) instead of the base image tower",
     "data": "training dataset (registry name; 'caw-core data check' lists them)",
     "data_root": "folder holding the datasets (layout: 'caw-core data check --root DIR')",
-    "alpha": "CAW: weight of the confidence-aware KL term L_CA",
-    "beta": "CAW: weight of the feature-alignment term L_Reg",
-    "kl": "CAW: KL direction; adv_clean = KL(P_T(x')||P_O(x)) (paper), clean_adv = ablation",
-    "detach_weight": "CAW: stop gradients through the (1 - P_adv[y]) weight",
-    "reg_space": "CAW: L_Reg on raw or unit-normalised embeddings",
-    "ablation": "CAW: which terms to use",
     "eps": "inner-attack radius in units of 1/255",
     "attack_steps": "inner PGD steps",
-    "attack_step_size": "inner PGD step size in units of 1/255",
+    "attack_step_size": "inner PGD step size in units of 1/255 (default: 2*eps/steps, at least 1/255 under linf)",
     "attack_norm": "inner PGD norm",
     "optimizer": "outer optimizer",
-    "lr": "learning rate (default: the method's recipe: caw/pmg-aft 5e-5, tga-zsr 1e-4, ft-adv/fare 1e-5, tecoa 1e-7)",
-    "warmup_steps": "linear warm-up steps before the cosine decay (capped at 10%% of the run)",
+    "lr": "learning rate",
+    "momentum": "SGD momentum",
+    "weight_decay": "weight decay",
+    "warmup_steps": "linear warm-up steps before the cosine decay; capped at a tenth of the run (10%% of its "
+                    "optimizer steps)",
     "epochs": "passes over the training set",
     "max_steps": "stop after this many optimizer steps",
     "batch_size": "global batch size (split over torchrun processes)",
@@ -44,37 +53,53 @@ HELP = {
 }
 
 
+def recipe_help(name: str, methods) -> str:
+    """``(default: the method's recipe: 5e-05 for caw, pmg-aft; ...)`` from the methods' ``Recipe``s."""
+    by_value: dict = {}
+    for method, cls in methods.items():
+        by_value.setdefault(getattr(cls.recipe, name), []).append(method)
+    values = "; ".join(f"{value:g} for {', '.join(owners)}" if isinstance(value, float)
+                       else f"{value} for {', '.join(owners)}" for value, owners in by_value.items())
+    return f"{HELP[name]} (default: the method's recipe: {values})"
+
+
 def add_parser(subparsers) -> None:
     from caw_core.methods import METHODS
-    from caw_core.methods.caw import ABLATIONS, KL_DIRECTIONS, REG_SPACES
-    from caw_core.train import OPTIMIZERS, PRECISIONS, TrainConfig
+    from caw_core.train import OPTIMIZERS, PRECISIONS, RECIPE_FIELDS, TrainConfig
 
     parser = subparsers.add_parser(
         "train", help="adversarially fine-tune CLIP's image tower (CAW or a baseline)",
         description="Adversarially fine-tune CLIP's image tower with CAW or a baseline. The defaults are the CAW "
-                    "paper's recipe: ViT-B-32/openai on TinyImageNet, PGD-2 at eps 1/255, SGD, 10 epochs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    choices = {"method": list(METHODS), "kl": list(KL_DIRECTIONS), "reg_space": list(REG_SPACES),
-               "ablation": list(ABLATIONS), "attack_norm": ["linf", "l2"], "optimizer": list(OPTIMIZERS),
+                    "paper's recipe: ViT-B-32/openai on TinyImageNet, PGD-2 at eps 1/255, SGD, 10 epochs; each "
+                    "method's learning rate, optimizer and attack default to its reference's recipe. The "
+                    "warm-up never exceeds a tenth of the run.",
+        formatter_class=DefaultsHelpFormatter)
+    choices = {"method": list(METHODS), "attack_norm": ["linf", "l2"], "optimizer": list(OPTIMIZERS),
                "precision": list(PRECISIONS)}
-    add_dataclass_options(parser, TrainConfig, HELP, choices)
+    help_texts = {**HELP, **{name: recipe_help(name, METHODS) for name in RECIPE_FIELDS}}
+    add_dataclass_options(parser, TrainConfig, help_texts, choices, skip=("method_options",))
     parser.add_argument("--resume", metavar="RUN_DIR", default=None,
                         help="continue the run in RUN_DIR from its latest checkpoint (its config is reused; "
                              "--epochs/--max-steps given here extend it)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_method_options(parser, METHODS)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from caw_core.methods import method_class
     from caw_core.train import Trainer, resume_config, TrainConfig
 
     if args.resume:
+        if any(dest.startswith("method_option:") for dest in vars(args)):
+            raise ValueError("a resumed run keeps the method options of its config.json; start a new run to change them")
         defaults = TrainConfig()
         extend = {k: getattr(args, k) for k in ("epochs", "max_steps") if getattr(args, k) != getattr(defaults, k)}
         config = resume_config(args.resume, **extend)
         trainer = Trainer(config, resume=True)
     else:
-        trainer = Trainer(config_from_args(TrainConfig, args))
+        options = method_options_from_args(args, method_class(args.method).name)
+        trainer = Trainer(config_from_args(TrainConfig, args, method_options=options))
     show = trainer.ctx.is_main and not args.quiet
     bar = None
     if show:

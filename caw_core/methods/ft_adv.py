@@ -1,35 +1,45 @@
-"""FT-Adv and TeCoA: adversarial fine-tuning with the zero-shot cross-entropy.
+"""FT-Adv: adversarial fine-tuning with CLIP's own symmetric image-text contrastive loss.
 
-Loss (TeCoA, Mao et al. 2023, "text-guided contrastive adversarial training")::
+As TGA-ZSR's ``FT.py --Method FT-Standard`` defines it (zhyblue424/TGA-ZSR, ``FT.py`` at commit
+9c6412b8fb1f72256be529b01a543d8c6e176a48, run by ``main.sh`` as ``FT.py --Method FT-Standard
+--VPbaseline False``). Each image's caption is its class prompt, so the caption text feature of
+image j is the text-head row of its label, t_{y_j}. With the in-batch similarity matrix
 
-    L = CE(z_T(x'), y),   z = 100 * cos(f_T(x'), text head)
+    S_ij = 100 * cos(f_T(x'_i), t_{y_j})          (B x B; ``output[:, target]`` in FT.py)
 
-FT-Adv and TeCoA share this loss; the CAW paper reports them separately
-because of the recipe: TeCoA's code default learning rate (1e-7) against the
-re-tuned 1e-5 of FT-Adv. Only the default learning rate differs here.
+the loss is CLIP's symmetric InfoNCE with the diagonal as the positives::
+
+    L = ( CE(S, [0..B-1]) + CE(S^T, [0..B-1]) ) / 2
+
+(``loss_img`` over the rows, ``loss_txt`` over ``text_logits[target, :]`` = S^T). As in the reference,
+two images of the same class in a batch count as each other's negatives. The inner PGD maximises the
+usual cross-entropy over the class prompts (FT.py's ``attack_pgd``). Recipe: FT.py's argparse --
+SGD momentum 0.9, lr 1e-4, no weight decay, 1000 warm-up steps, 10 epochs, batch 128, PGD-2 at 1/255.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 import torch.nn.functional as F
 
-from caw_core.methods.base import LossTerms, Objective, StepInputs
+from caw_core.methods.base import LossTerms, Objective, Recipe, StepInputs
+
+
+def contrastive_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """CLIP's symmetric in-batch loss from (B, C) class logits: S = class_logits[:, labels], diagonal positive."""
+    pairs = class_logits[:, labels].float()
+    positives = torch.arange(len(labels), device=labels.device)
+    return (F.cross_entropy(pairs, positives) + F.cross_entropy(pairs.t(), positives)) / 2
 
 
 class FTAdv(Objective):
     name: ClassVar[str] = "ft-adv"
-    summary: ClassVar[str] = "CE(z_T(x'), y): plain adversarial fine-tuning (lr 1e-5)"
-    default_lr: ClassVar[float] = 1e-5
+    recipe: ClassVar[Recipe] = Recipe(lr=1e-4, source="TGA-ZSR FT.py --Method FT-Standard (argparse: SGD lr 1e-4, "
+                                                      "PGD-2 at 1/255, 10 epochs)")
 
     def losses(self, batch: StepInputs) -> LossTerms:
         logits_adv = batch.logits(batch.encode(batch.adv))
-        ce = F.cross_entropy(logits_adv.float(), batch.labels)
-        return LossTerms(ce, {"ce": ce.detach()}, logits_adv=logits_adv.detach())
-
-
-class TeCoA(FTAdv):
-    name: ClassVar[str] = "tecoa"
-    summary: ClassVar[str] = "CE(z_T(x'), y) with TeCoA's code-default recipe (lr 1e-7)"
-    default_lr: ClassVar[float] = 1e-7
+        loss = contrastive_loss(logits_adv, batch.labels)
+        return LossTerms(loss, {"contrastive": loss.detach()}, logits_adv=logits_adv.detach())

@@ -1,33 +1,50 @@
 """TGA-ZSR: text-guided attention for zero-shot robustness (Yu et al., NeurIPS 2024).
 
-The text-guided attention map of image x for class y is the similarity of
-every projected patch token p_k(x) with the class's text embedding t_y,
-min-max normalised per image and bilinearly upsampled to the input size::
+Reference: zhyblue424/TGA-ZSR, ``attention_map.py`` (commit 014b5da32f713c4f2ea38dd88d5fe4e39bee1f82) and
+``TGA-ZSR.py`` (``criterion``; commit 035eaad97002baae6bf92e4c99faf0d34d5870ee -- its ``train`` has a
+``logis_scale`` typo, the loss itself is the one of commit 5f2b31c that ANCHORS.md points to).
 
-    A(x)_k = (p_k(x) . t_y - min_j p_j . t_y) / (max_j p_j . t_y - min_j p_j . t_y)
+The text-guided attention map of image x for class y: the projected token features h_0 (CLS), h_1..h_N
+(patches) are divided by their norm across the tokens, CLS included
+(``image_features / image_features.norm(dim=1)`` on the (B, 1+N, D) tensor), every patch is scored
+against the class's unit text embedding t_y, min-max normalised per image and bilinearly upsampled to
+the input size::
 
-    L = CE(z_T(x'), y) + 0.08 * mean_i ||A_T(x')_i - A_O(x)_i||_2
-                       + 0.05 * mean_i ||A_T(x)_i  - A_O(x)_i||_2
+    h'_k = h_k / sqrt(sum_{j=0..N} h_j^2)          (per embedding dimension)
+    a_k  = h'_k . t_y,   A(x) = upsample((a - min a) / (max a - min a))
 
-(the attention-refinement and attention-constraint terms, weights of the
-reference, commit 5f2b31c). T runs once on [x; x'] with tokens, O once on x.
-Needs a ViT image tower (patch tokens).
+    L = CE(z_T(x'), y) + 0.08 * mean_i ||A_T(x')_i - A_O(x)_i||_2 + 0.05 * mean_i ||A_T(x)_i - A_O(x)_i||_2
+
+(attention refinement, ``--Alpha``, and attention-based model constraint, ``--Beta``; the reference's
+default ``--Distance_metric l2``). T runs once on [x; x'] with tokens, O once on x. Needs a ViT image tower.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from caw_core.methods.base import LossTerms, Objective, StepInputs
+from caw_core.methods.base import LossTerms, MethodOptions, Objective, Recipe, StepInputs, option
 
 
-def text_guided_attention(tokens: torch.Tensor, text_head: torch.Tensor, labels: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, N, D) projected patch tokens -> (B, size, size) min-max normalised attention maps."""
-    scores = torch.einsum("bnd,bd->bn", tokens.float(), text_head[labels].float())
+@dataclass(frozen=True)
+class Options(MethodOptions):
+    refine_weight: float = option(0.08, "weight of the attention-refinement term ||A_T(x') - A_O(x)|| "
+                                  "(the reference's --Alpha)", minimum=0.0)
+    constraint_weight: float = option(0.05, "weight of the attention-constraint term ||A_T(x) - A_O(x)|| "
+                                      "(the reference's --Beta)", minimum=0.0)
+
+
+def text_guided_attention(cls_token: torch.Tensor, tokens: torch.Tensor, text_head: torch.Tensor,
+                          labels: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, D) projected CLS + (B, N, D) projected patch tokens -> (B, size, size) attention maps in [0, 1]."""
+    features = torch.cat([cls_token.unsqueeze(1), tokens], dim=1).float()
+    features = features / features.norm(dim=1, keepdim=True)  # across the tokens, CLS included
+    scores = torch.einsum("bnd,bd->bn", features[:, 1:], text_head[labels].float())
     low = scores.min(dim=1, keepdim=True).values
     high = scores.max(dim=1, keepdim=True).values
     scores = (scores - low) / (high - low).clamp_min(1e-8)
@@ -43,31 +60,29 @@ def map_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).flatten(1).norm(dim=1).mean()
 
 
+def tga_zsr_loss(logits_adv: torch.Tensor, attn_adv: torch.Tensor, attn_clean: torch.Tensor,
+                 attn_orig: torch.Tensor, labels: torch.Tensor, options: Options) -> tuple[torch.Tensor, dict]:
+    """The total and its named parts from T's logits on x' and the three attention maps."""
+    ce = F.cross_entropy(logits_adv.float(), labels)
+    refine = map_distance(attn_adv, attn_orig)
+    constrain = map_distance(attn_clean, attn_orig)
+    total = ce + options.refine_weight * refine + options.constraint_weight * constrain
+    return total, {"ce": ce.detach(), "attn_adv": refine.detach(), "attn_clean": constrain.detach()}
+
+
 class TGAZSR(Objective):
     name: ClassVar[str] = "tga-zsr"
-    summary: ClassVar[str] = "CE(adv) + 0.08 ||A_T(x') - A_O(x)|| + 0.05 ||A_T(x) - A_O(x)|| (text-guided attention)"
-    default_lr: ClassVar[float] = 1e-4
-
-    def __init__(self, weight_refine: float = 0.08, weight_constrain: float = 0.05):
-        if weight_refine < 0 or weight_constrain < 0:
-            raise ValueError("TGA-ZSR weights must be >= 0")
-        self.weight_refine, self.weight_constrain = weight_refine, weight_constrain
-
-    def options(self) -> dict:
-        return {"weight_refine": self.weight_refine, "weight_constrain": self.weight_constrain}
+    Options: ClassVar[type] = Options
+    recipe: ClassVar[Recipe] = Recipe(lr=1e-4, source="TGA-ZSR.py argparse (SGD lr 1e-4, PGD-2 at 1/255, 10 epochs)")
 
     def losses(self, batch: StepInputs) -> LossTerms:
         size = batch.original.image_size
         features, tokens = batch.encode(torch.cat([batch.images, batch.adv]), return_tokens=True)
         logits_clean, logits_adv = batch.logits(features).chunk(2)
         labels2 = torch.cat([batch.labels, batch.labels])
-        attn_clean, attn_adv = text_guided_attention(tokens, batch.text_head, labels2, size).chunk(2)
+        attn_clean, attn_adv = text_guided_attention(features, tokens, batch.text_head, labels2, size).chunk(2)
         with torch.no_grad():
-            _, tokens_orig = batch.original(batch.images, return_tokens=True)
-            attn_orig = text_guided_attention(tokens_orig, batch.text_head, batch.labels, size)
-        ce = F.cross_entropy(logits_adv.float(), batch.labels)
-        refine = map_distance(attn_adv, attn_orig)
-        constrain = map_distance(attn_clean, attn_orig)
-        total = ce + self.weight_refine * refine + self.weight_constrain * constrain
-        parts = {"ce": ce.detach(), "attn_adv": refine.detach(), "attn_clean": constrain.detach()}
+            cls_orig, tokens_orig = batch.original(batch.images, return_tokens=True)
+            attn_orig = text_guided_attention(cls_orig, tokens_orig, batch.text_head, batch.labels, size)
+        total, parts = tga_zsr_loss(logits_adv, attn_adv, attn_clean, attn_orig, batch.labels, self.options)
         return LossTerms(total, parts, logits_adv=logits_adv.detach(), logits_clean=logits_clean.detach())

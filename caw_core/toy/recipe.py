@@ -58,11 +58,11 @@ def toy_train_config(method: str = "caw", *, lr: Optional[float] = None, options
     ``changes`` override any other ``TrainConfig`` field.
     """
     config = TrainConfig(
-        method=method, model="toy", pretrained=None, data=TOY_TRAIN_TASK, eps=TOY_EPS,
-        attack_steps=TOY_ATTACK_STEPS, attack_step_size=None, optimizer="sgd",
+        method=method, method_options=dict(options or {}), model="toy", pretrained=None, data=TOY_TRAIN_TASK,
+        eps=TOY_EPS, attack_steps=TOY_ATTACK_STEPS, attack_step_size=None, optimizer="sgd", weight_decay=0.0,
         lr=toy_lr(method) if lr is None else lr, warmup_steps=10, epochs=1_000, max_steps=TOY_STEPS,
         batch_size=TOY_BATCH, device="cpu", num_workers=0, save_every=TOY_STEPS)
-    return dataclasses.replace(config, **(options or {}), **changes)
+    return dataclasses.replace(config, **changes)
 
 
 def toy_eval_config(models: Optional[list] = None, **changes) -> EvalConfig:

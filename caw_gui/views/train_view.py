@@ -36,6 +36,7 @@ from caw_gui.settings import DEVICES, AppSettings
 from caw_gui.widgets.banner import MessageBanner
 from caw_gui.widgets.view_layout import banner_over_split
 from caw_gui.widgets.curve_plot import CurvePlot
+from caw_gui.widgets.options_form import OptionsForm
 from caw_gui.workers.jobs import TrainJob
 from caw_gui.workers.task import Task
 
@@ -95,8 +96,7 @@ class TrainView(QWidget):
         self.model_label.setWordWrap(True)
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
-        self.alpha = _spin(0, 100, 1.0, 3, 0.1)
-        self.beta = _spin(0, 100, 1.0, 3, 0.1)
+        self.method_options = OptionsForm()
         # Start from the toy recipe (the app opens on the toy model); the paper's is eps 1, lr blank, batch 128.
         self.eps = _spin(0, 64, TOY_RECIPE.eps, 2, 0.5)
         self.attack_steps = _spin(1, 100, 2)
@@ -118,8 +118,7 @@ class TrainView(QWidget):
         form = QFormLayout()
         form.addRow("Base model", self.model_label)
         form.addRow("Method", self.method)
-        form.addRow("α (CA weight)", self.alpha)
-        form.addRow("β (Reg weight)", self.beta)
+        form.addRow("Method options", self.method_options)
         form.addRow("ε (/255)", self.eps)
         form.addRow("PGD steps", self.attack_steps)
         form.addRow("Learning rate", self.lr)
@@ -204,10 +203,8 @@ class TrainView(QWidget):
         self.model_label.setText(spec.label())
 
     def _method_changed(self, method: str) -> None:
-        is_caw = method == "caw"
-        self.alpha.setEnabled(is_caw)
-        self.beta.setEnabled(is_caw)
-        self.lr.setPlaceholderText(f"method default ({METHODS[method].default_lr:g})")
+        self.method_options.set_options_class(METHODS[method].Options)
+        self.lr.setPlaceholderText(f"method default ({METHODS[method].recipe.lr:g})")
 
     def _smoothing_changed(self, value: int) -> None:
         self.smoothing_label.setText(f"{value / 100:.2f}")
@@ -225,7 +222,7 @@ class TrainView(QWidget):
         config = TrainConfig(
             method=self.method.currentText(), model=self.base_model.name, pretrained=self.base_model.pretrained,
             checkpoint=self.base_model.checkpoint, data=data, data_root=self.settings.data_root,
-            alpha=self.alpha.value(), beta=self.beta.value(), eps=self.eps.value(),
+            method_options=self.method_options.values(), eps=self.eps.value(),
             attack_steps=self.attack_steps.value(), lr=lr, epochs=self.epochs.value(),
             max_steps=self.max_steps.value() or None, batch_size=self.batch.value(),
             device=self.device.currentText(), precision=self.precision.currentText(),
@@ -235,8 +232,7 @@ class TrainView(QWidget):
 
     def _show_config(self, config: TrainConfig) -> None:
         self.method.setCurrentText(config.method)
-        self.alpha.setValue(config.alpha)
-        self.beta.setValue(config.beta)
+        self.method_options.set_values(config.method_options)
         self.eps.setValue(config.eps)
         self.attack_steps.setValue(config.attack_steps)
         self.lr.setText("" if config.lr is None else f"{config.lr:g}")
