@@ -28,7 +28,7 @@ from caw_core.train import TrainConfig
 
 TOY_EPS = 12.0  # /255: at this radius the vanilla toy CLIP is broken on every task (docs/RESULTS.md)
 TOY_BATCH = 32
-TOY_STEPS = 80
+TOY_STEPS = 50
 TOY_ATTACK_STEPS = 2
 TOY_ATTACKS = ("clean", "pgd", "aa")  # pgd = PGD-10, aa = AutoAttack APGD-CE + APGD-T
 TOY_EVAL_N = 100
