@@ -66,5 +66,5 @@ class DemoConfig:
             base = dataclasses.replace(base, lr_grid=LR_GRID, seeds=FULL_SEEDS, ablation=True, n=FULL_N)
         elif self.size == "quick":
             base = dataclasses.replace(base, train_steps=4, batch_size=16, n=16, val_n=16, eval_batch_size=16,
-                                       attacks=("clean", "pgd"))
+                                       autoattack=False)
         return base if self.n is None else dataclasses.replace(base, n=self.n)

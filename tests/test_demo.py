@@ -63,7 +63,7 @@ def test_full_pipeline_in_miniature_writes_tables_plot_and_selection_without_tou
         tmp_path, dataset_loads):
     config = ExperimentConfig(
         out=str(tmp_path / "exp"), methods=("tecoa", "caw"), seeds=(0, 1), lr_grid=(1e-3, 1e-2), ablation=True,
-        train_steps=2, batch_size=8, n=6, val_n=6, attacks=("clean", "pgd"), eval_batch_size=6,
+        train_steps=2, batch_size=8, n=6, val_n=6, eval_batch_size=6,
         train_overrides={"model": "caw-test-tiny", "pretrained": None, "warmup_steps": 0})
     experiment = Experiment(config)
     selecting, loads_during_selection = True, []
@@ -90,11 +90,14 @@ def test_full_pipeline_in_miniature_writes_tables_plot_and_selection_without_tou
                                    "caw-detach-weight"]
     caw = summary["variants"]["caw"]
     assert caw["seeds"] == [0, 1] and set(caw["tasks"]) == set(TOY_TASKS)
-    assert caw["metrics"]["heldout_robust"]["std"] is not None  # two seeds: a spread
+    assert caw["metrics"]["heldout_robust"]["std"] is not None  # two seeds, AutoAttack ran: a spread
+    assert summary["variants"]["caw-ce"]["metrics"]["heldout_robust"] is None  # the ablation: PGD-10 only
+    assert summary["variants"]["caw-ce"]["metrics"]["heldout_pgd"] is not None
     assert caw["lr"] == record["methods"]["caw"]["chosen_lr"]
     assert summary["variants"]["caw-ce"]["lr"] == caw["lr"]  # the ablation runs at CAW's chosen lr
     text = (out / "RESULTS.md").read_text()
-    for heading in ("## Methods", "## Ablation", "## Learning-rate selection", "CAW vs TeCoA", "clean_vs_robust.png"):
+    for heading in ("## Methods", "## Ablation", "## Learning-rate selection", "CAW vs TeCoA", "clean_vs_robust.png",
+                    "PGD-10 accuracy (%)", "worst case per image over PGD-10 and AutoAttack"):
         assert heading in text
     for name in ("clean_vs_robust.png", "clean_vs_robust.svg", "per_task.png", "per_task.svg"):
         assert (out / name).stat().st_size > 1000

@@ -44,13 +44,12 @@ import torch
 from caw_core.data import load_dataset
 from caw_core.distributed import resolve_device
 from caw_core.data.toyworld import TOY_TASKS
-from caw_core.evaluate import evaluate, subset_indices
+from caw_core.evaluate import EvalConfig, evaluate, subset_indices
 from caw_core.io import atomic_write_json
 from caw_core.models import ModelSpec, load_model
 from caw_core.models.checkpoint import latest_step
 from caw_core.toy import selection
 from caw_core.toy.recipe import (
-    TOY_ATTACKS,
     TOY_BATCH,
     TOY_EPS,
     TOY_EVAL_N,
@@ -89,7 +88,7 @@ ABLATION_VARIANTS = (
     Variant("caw-ce", "caw", "CE only", (("ablation", "ce"),)),
     Variant("caw-ce-ca", "caw", "CE + CA", (("ablation", "ce+ca"),)),
     Variant("caw-ce-reg", "caw", "CE + Reg", (("ablation", "ce+reg"),)),
-    Variant("caw", "caw", "CE + CA + Reg (full CAW)"),
+    CAW_FULL,  # CE + CA + Reg: the same runs as the methods table's CAW
     Variant("caw-kl-clean-adv", "caw", "full, KL(clean‖adv)", (("kl", "clean_adv"),)),
     Variant("caw-detach-weight", "caw", "full, weight detached", (("detach_weight", True),)),
 )
@@ -110,7 +109,8 @@ class ExperimentConfig:
     eps: float = TOY_EPS
     n: int = TOY_EVAL_N  # test images per task
     val_n: int = 200  # validation images (selection)
-    attacks: tuple = TOY_ATTACKS
+    attacks: tuple = ("clean", "pgd")  # every model (pgd = PGD-10)
+    autoattack: bool = True  # then AutoAttack on the methods' models (the last stage: the most costly)
     eval_batch_size: int = 100
     device: str = "cpu"
     # test hook: extra TrainConfig fields for every fine-tune (e.g. the fast test model)
@@ -129,11 +129,15 @@ class ExperimentConfig:
         if not self.eps > 0 or any(not lr > 0 for lr in self.lr_grid):
             raise ValueError("eps and every grid learning rate must be > 0")
 
+    def method_variants(self) -> list[Variant]:
+        return [v for v in METHOD_VARIANTS if v.key in self.methods]
+
+    def ablation_variants(self) -> list[Variant]:
+        """The ablation's variants not already in the methods table (none without ``ablation``)."""
+        return [v for v in ABLATION_VARIANTS if v not in self.method_variants()] if self.ablation else []
+
     def variants(self) -> list[Variant]:
-        chosen = [v for v in METHOD_VARIANTS if v.key in self.methods]
-        if self.ablation:
-            chosen += [v for v in ABLATION_VARIANTS if v not in chosen]
-        return chosen
+        return self.method_variants() + self.ablation_variants()
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,8 @@ class Job:
     lr: Optional[float] = None
 
 
-STAGES = ("sweep", "validate", "choose", "train", "evaluate")
+# Methods before the ablation, AutoAttack last, so an interrupted run has the main table first.
+STAGES = ("sweep", "validate", "choose", "train", "evaluate", "ablation-train", "ablation-evaluate", "autoattack")
 
 
 class Experiment:
@@ -207,11 +212,18 @@ class Experiment:
             jobs += [Job("validate", "validate", f"validate {v.key} lr {lr:g}", c.val_n * 4, v, 0, lr)
                      for v in methods for lr in c.lr_grid]
             jobs.append(Job("choose", "choose", "choose learning rates", 0.0))
-        jobs += [Job("train", "train", f"train {v.key} seed {seed}", train_cost, v, seed)
-                 for v in c.variants() for seed in c.seeds]
-        jobs.append(Job("evaluate", "evaluate", "evaluate vanilla", eval_cost))
-        jobs += [Job("evaluate", "evaluate", f"evaluate {v.key} seed {seed}", eval_cost, v, seed)
-                 for v in c.variants() for seed in c.seeds]
+        for prefix, variants in (("", c.method_variants()), ("ablation-", c.ablation_variants())):
+            jobs += [Job(f"{prefix}train", "train", f"train {v.key} seed {seed}", train_cost, v, seed)
+                     for v in variants for seed in c.seeds]
+            if not prefix:
+                jobs.append(Job("evaluate", "evaluate", "evaluate vanilla", eval_cost))
+            jobs += [Job(f"{prefix}evaluate", "evaluate", f"evaluate {v.key} seed {seed}", eval_cost, v, seed)
+                     for v in variants for seed in c.seeds]
+        if c.autoattack:
+            aa_cost = c.n * len(TOY_TASKS) * 40
+            jobs.append(Job("autoattack", "autoattack", "autoattack vanilla", aa_cost))
+            jobs += [Job("autoattack", "autoattack", f"autoattack {v.key} seed {seed}", aa_cost, v, seed)
+                     for v in c.method_variants() for seed in c.seeds]
         return jobs
 
     def is_done(self, job: Job) -> bool:
@@ -221,6 +233,8 @@ class Experiment:
             return self._validation_path(job.variant, job.lr).is_file()
         if job.kind == "choose":
             return (self.out / "selection.json").is_file()
+        if job.kind == "autoattack":
+            return self._autoattack_marker(job).is_file()
         return prediction_path(self.out, self.model_spec(self._evaluated_run(job))).is_file()
 
     def execute(self, job: Job) -> Iterator[dict]:
@@ -257,14 +271,27 @@ class Experiment:
         self.chosen = {k: choice.lr for k, choice in choices.items()}
         yield {"event": "selection", "chosen": dict(self.chosen)}
 
+    def _eval_config(self, job: Job, attacks) -> EvalConfig:
+        return toy_eval_config(models=[self.model_spec(self._evaluated_run(job))], attacks=list(attacks),
+                               eps=self.config.eps, n=self.config.n, batch_size=self.config.eval_batch_size,
+                               out=str(self.out / "results"), device=self.config.device)
+
     def _evaluate(self, job: Job) -> Iterator[dict]:
-        spec = self.model_spec(self._evaluated_run(job))
-        config = toy_eval_config(models=[spec], attacks=list(self.config.attacks), eps=self.config.eps,
-                                 n=self.config.n, batch_size=self.config.eval_batch_size,
-                                 out=str(self.out / "results"), device=self.config.device)
+        config = self._eval_config(job, self.config.attacks)
         yield from evaluate(config)
+        spec = config.models[0]
         counts = prediction_counts(spec, self.config.n, config.seed, self.config.device)
         atomic_write_json(prediction_path(self.out, spec), counts)
+
+    def _autoattack_marker(self, job: Job) -> Path:
+        return self.out / "autoattack" / f"{prediction_path(self.out, self.model_spec(self._evaluated_run(job))).stem}"
+
+    def _autoattack(self, job: Job) -> Iterator[dict]:
+        """AutoAttack on the images PGD-10 left correct (the evaluation chain), then a marker that it finished."""
+        yield from evaluate(self._eval_config(job, (*self.config.attacks, "aa")))
+        marker = self._autoattack_marker(job)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
 
     # -- running -----------------------------------------------------------------------------------------------
     def run(self, workers: int = 1) -> Iterator[dict]:

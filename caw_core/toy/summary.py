@@ -3,8 +3,11 @@
 Per model and task (the evaluation's n test images):
 
 - clean: clean accuracy;
-- robust: worst case per image over every attack evaluated (PGD-10 and
-  AutoAttack): an image counts only if no attack flipped it;
+- pgd: PGD-10 accuracy (an image counts when it is clean-correct and PGD-10
+  does not flip it);
+- robust: worst case per image over PGD-10 and AutoAttack (AutoAttack runs on
+  the images PGD-10 left correct): an image counts only if no attack flipped
+  it -- the headline number where AutoAttack ran;
 - collapsed: the model is at chance on the task -- its most frequent clean
   prediction covers >= :data:`COLLAPSE_SHARE` of the images (near-constant
   prediction), or its clean accuracy is within two binomial standard errors of
@@ -31,21 +34,26 @@ from caw_core.results import Result
 
 COLLAPSE_SHARE = 0.8
 HELD_OUT = tuple(t for t in TOY_TASKS if t != TOY_TRAIN_TASK)
-METRICS = {  # name -> (what it is, table header)
+ROBUST = ("pgd", "robust")  # PGD-10 alone; worst case over PGD-10 and AutoAttack
+METRICS = {
     "train_clean": "clean accuracy on the training task",
-    "train_robust": "robust accuracy on the training task",
+    "train_pgd": "PGD-10 accuracy on the training task",
+    "train_robust": "worst-case (PGD-10, AutoAttack) accuracy on the training task",
     "heldout_clean": "clean accuracy averaged over the held-out tasks",
-    "heldout_robust": "robust accuracy averaged over the held-out tasks (raw)",
-    "heldout_robust_credit": "robust accuracy averaged over the held-out tasks, collapsed cells counted as 0",
+    "heldout_pgd": "PGD-10 accuracy averaged over the held-out tasks (raw)",
+    "heldout_pgd_credit": "the same, collapsed cells counted as 0",
+    "heldout_robust": "worst-case accuracy averaged over the held-out tasks (raw)",
+    "heldout_robust_credit": "the same, collapsed cells counted as 0",
 }
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One model on one task, accuracies in percent."""
+    """One model on one task, accuracies in percent; ``robust`` is None until AutoAttack has run."""
 
     clean: float
-    robust: float
+    pgd: float
+    robust: Optional[float]
     collapsed: bool
     top_share: float  # share of the most frequent clean prediction
     n: int
@@ -60,49 +68,60 @@ def is_collapsed(counts: list[int], clean_fraction: float) -> tuple[bool, float]
     return top >= COLLAPSE_SHARE or at_chance, top
 
 
+def _surviving(results: list[Result]) -> float:
+    """Percent of images every result in ``results`` left correct (an image an attack skipped was broken)."""
+    size = len(results[0].correct)
+    return 100 * sum(all(r.correct[i] is True for r in results) for i in range(size)) / size
+
+
 def model_cells(results: list[Result], checkpoint: Optional[str], predictions: dict, eps: float,
                 n: int) -> dict[str, Cell]:
     """``{task: Cell}`` of the model whose checkpoint is ``checkpoint`` (None: vanilla) from the result files."""
     by_task: dict[str, dict[str, Result]] = {}
     for r in results:
         if r.model.get("checkpoint") == checkpoint and r.key.eps == eps and r.key.n == n and r.complete:
-            by_task.setdefault(r.key.dataset, {})[r.key.attack] = r
+            by_task.setdefault(r.key.dataset, {})[r.key.attack.rstrip("0123456789")] = r
     cells = {}
     for task in TOY_TASKS:
         attacks = by_task.get(task, {})
-        if "clean" not in attacks or len(attacks) < 2 or task not in predictions:
+        if "clean" not in attacks or "pgd" not in attacks or task not in predictions:
             continue
         clean = attacks["clean"]
-        adversarial = [r for a, r in attacks.items() if a != "clean"]
-        robust = sum(all(r.correct[i] is True for r in adversarial) for i in range(len(clean.correct)))
         collapsed, top = is_collapsed(predictions[task]["counts"], clean.accuracy)
-        cells[task] = Cell(100 * clean.accuracy, 100 * robust / len(clean.correct), collapsed, 100 * top,
+        robust = _surviving([attacks["pgd"], attacks["aa"]]) if "aa" in attacks else None
+        cells[task] = Cell(100 * clean.accuracy, _surviving([attacks["pgd"]]), robust, collapsed, 100 * top,
                            len(clean.correct))
     return cells
 
 
-def model_metrics(cells: dict[str, Cell]) -> dict[str, float]:
-    """The :data:`METRICS` of one model (one seed) from its cells."""
-    held = [cells[t] for t in HELD_OUT]
-    return {
-        "train_clean": cells[TOY_TRAIN_TASK].clean,
-        "train_robust": cells[TOY_TRAIN_TASK].robust,
-        "heldout_clean": statistics.fmean(c.clean for c in held),
-        "heldout_robust": statistics.fmean(c.robust for c in held),
-        "heldout_robust_credit": statistics.fmean(0.0 if c.collapsed else c.robust for c in held),
-    }
+def model_metrics(cells: dict[str, Cell]) -> dict[str, Optional[float]]:
+    """The :data:`METRICS` of one model (one seed) from its cells; the AutoAttack ones None until it ran."""
+    held, train = [cells[t] for t in HELD_OUT], cells[TOY_TRAIN_TASK]
+    values: dict[str, Optional[float]] = {"train_clean": train.clean,
+                                          "heldout_clean": statistics.fmean(c.clean for c in held)}
+    for kind in ROBUST:
+        if any(getattr(c, kind) is None for c in cells.values()):
+            values.update({f"train_{kind}": None, f"heldout_{kind}": None, f"heldout_{kind}_credit": None})
+            continue
+        values[f"train_{kind}"] = getattr(train, kind)
+        values[f"heldout_{kind}"] = statistics.fmean(getattr(c, kind) for c in held)
+        values[f"heldout_{kind}_credit"] = statistics.fmean(0.0 if c.collapsed else getattr(c, kind) for c in held)
+    return values
 
 
-def mean_std(values: list[float]) -> dict:
+def mean_std(values: list[Optional[float]]) -> Optional[dict]:
+    """Mean and sample std (None for one value) of ``values``; None when any value is missing."""
+    if any(v is None for v in values):
+        return None
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
             "values": list(values)}
 
 
 def aggregate(per_seed: dict[int, dict[str, Cell]]) -> dict:
-    """Mean ± std over seeds of every task's clean/robust and of every metric; collapse counts per task."""
+    """Mean ± std over seeds of every task's accuracies and of every metric; collapse counts per task."""
     seeds = sorted(per_seed)
-    tasks = {t: {"clean": mean_std([per_seed[s][t].clean for s in seeds]),
-                 "robust": mean_std([per_seed[s][t].robust for s in seeds]),
+    tasks = {t: {**{kind: mean_std([getattr(per_seed[s][t], kind) for s in seeds])
+                    for kind in ("clean", *ROBUST)},
                  "collapsed": sum(per_seed[s][t].collapsed for s in seeds),
                  "top_share": [per_seed[s][t].top_share for s in seeds],
                  "n": per_seed[seeds[0]][t].n} for t in TOY_TASKS}
@@ -110,6 +129,12 @@ def aggregate(per_seed: dict[int, dict[str, Cell]]) -> dict:
     return {"seeds": seeds, "tasks": tasks,
             "metrics": {m: mean_std([values[m] for values in metrics]) for m in METRICS},
             "cells": {str(s): {t: asdict(c) for t, c in per_seed[s].items()} for s in seeds}}
+
+
+def robust_kind(summary: dict, names: list[str]) -> str:
+    """``robust`` (PGD-10 + AutoAttack) when every model in ``names`` has it, else ``pgd``."""
+    has_aa = all(summary["variants"][n]["metrics"]["heldout_robust"] is not None for n in names)
+    return "robust" if has_aa else "pgd"
 
 
 def compare(a: dict, b: dict) -> str:
@@ -136,14 +161,19 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
+ROBUST_TITLES = {"pgd": "PGD-10 accuracy (%)",
+                 "robust": "Robust accuracy (%), worst case per image over PGD-10 and AutoAttack"}
+
+
 def task_tables(summary: dict, names: list[str]) -> list[str]:
-    """Clean and robust accuracy per task for the variants ``names`` (in summary["variants"])."""
+    """Clean, PGD-10 and (where it ran for every model) worst-case accuracy per task for the variants ``names``."""
     lines = []
     tasks = [f"{display_name(t)}{' (train)' if t == TOY_TRAIN_TASK else ''}" for t in TOY_TASKS]
-    for metric, title, extra in (
-            ("clean", "Clean accuracy (%)", [("heldout_clean", "Held-out avg")]),
-            ("robust", f"Robust accuracy (%), worst case per image over {', '.join(summary['attacks'])}",
-             [("heldout_robust", "Held-out avg (raw)"), ("heldout_robust_credit", "Held-out avg, no credit")])):
+    tables = [("clean", "Clean accuracy (%)", [("heldout_clean", "Held-out avg")])]
+    for kind in ROBUST[:ROBUST.index(robust_kind(summary, names)) + 1]:
+        tables.append((kind, ROBUST_TITLES[kind], [(f"heldout_{kind}", "Held-out avg (raw)"),
+                                                   (f"heldout_{kind}_credit", "Held-out avg, no credit")]))
+    for metric, title, extra in tables:
         rows = []
         for name in names:
             entry = summary["variants"][name]
@@ -156,11 +186,14 @@ def task_tables(summary: dict, names: list[str]) -> list[str]:
 
 
 def ablation_table(summary: dict, names: list[str]) -> list[str]:
-    header = ["Variant", "Train clean", "Train robust", "Held-out clean", "Held-out robust (raw)",
-              "Held-out robust, no credit"]
-    rows = [[summary["variants"][n]["label"], *[_ms(summary["variants"][n]["metrics"][m]) for m in METRICS]]
+    """One row per variant: clean and robust accuracy on the training task and averaged over the held-out ones."""
+    kind = robust_kind(summary, names)
+    label = "PGD-10" if kind == "pgd" else "worst case"
+    columns = {"train_clean": "Train clean", f"train_{kind}": f"Train {label}", "heldout_clean": "Held-out clean",
+               f"heldout_{kind}": f"Held-out {label} (raw)", f"heldout_{kind}_credit": f"Held-out {label}, no credit"}
+    rows = [[summary["variants"][n]["label"], *[_ms(summary["variants"][n]["metrics"][m]) for m in columns]]
             for n in names]
-    return _table(header, rows)
+    return _table(["Variant", *columns.values()], rows)
 
 
 def selection_table(record: dict) -> list[str]:
@@ -185,6 +218,7 @@ def comparison_lines(summary: dict, method_names: list[str], reference: str = "c
     """One line per baseline: how CAW compares on the held-out and training-task metrics (tie within spread)."""
     if reference not in summary["variants"]:
         return []
+    kind = robust_kind(summary, [reference, *method_names])
     ours = summary["variants"][reference]["metrics"]
     lines = []
     for name in method_names:
@@ -192,8 +226,8 @@ def comparison_lines(summary: dict, method_names: list[str], reference: str = "c
             continue
         theirs = summary["variants"][name]["metrics"]
         parts = []
-        for metric, short in (("heldout_robust_credit", "held-out robust (no credit)"),
-                              ("heldout_clean", "held-out clean"), ("train_robust", "train-task robust"),
+        for metric, short in ((f"heldout_{kind}_credit", "held-out robust (no credit)"),
+                              ("heldout_clean", "held-out clean"), (f"train_{kind}", "train-task robust"),
                               ("train_clean", "train-task clean")):
             delta = ours[metric]["mean"] - theirs[metric]["mean"]
             parts.append(f"{short} {delta:+.1f} ({compare(ours[metric], theirs[metric])})")

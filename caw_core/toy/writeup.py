@@ -49,10 +49,9 @@ def build_summary(experiment: Experiment) -> dict:
         if done:
             variants[variant.key] = {"label": variant.label, "lr": experiment.lr_of(variant), "method": variant.method,
                                      "options": variant.option_dict(), **S.aggregate(done)}
-    attacks = sorted({r.key.attack for r in results if r.key.attack != "clean"})
     methods = [VANILLA] + [v.key for v in METHOD_VARIANTS if v.key in c.methods]
     return {
-        "eps": c.eps, "n": c.n, "attacks": attacks, "seeds": list(c.seeds), "train_steps": c.train_steps,
+        "eps": c.eps, "n": c.n, "seeds": list(c.seeds), "train_steps": c.train_steps,
         "batch_size": c.batch_size, "collapse_share": S.COLLAPSE_SHARE,
         "methods": [m for m in methods if m in variants],
         "ablation": [v.key for v in ABLATION_VARIANTS if c.ablation and v.key in variants],
@@ -68,8 +67,9 @@ def results_markdown(summary: dict, command: str, wall_s: float, figures: Option
         "# caw toy experiment", "",
         f"Command: `{command}`, wall time {wall_s:.0f} s. Fine-tunes: {summary['train_steps']} steps x batch "
         f"{summary['batch_size']}, PGD-2 at eps {summary['eps']:g}/255 on toy-shape (every method the same); "
-        f"evaluation: n = {summary['n']} test images per task and cell, eps {summary['eps']:g}/255, "
-        f"{', '.join(summary['attacks'])} (worst case per image); {seeds} seed{'s' if seeds > 1 else ''} "
+        f"evaluation: n = {summary['n']} test images per task and cell, eps {summary['eps']:g}/255, clean and "
+        f"PGD-10 for every model, AutoAttack (APGD-CE + APGD-T, on the images PGD-10 left correct) for the "
+        f"methods where the run got to it; {seeds} seed{'s' if seeds > 1 else ''} "
         f"({', '.join(map(str, summary['seeds']))}), mean ± std over seeds.", "",
         f"† k: the model is collapsed on that task in k seeds (most frequent clean prediction >= "
         f"{100 * summary['collapse_share']:.0f}% of images, or clean accuracy within 2 standard errors of "
@@ -88,8 +88,8 @@ def results_markdown(summary: dict, command: str, wall_s: float, figures: Option
     elif figures is None:
         lines += ["(Figures skipped: matplotlib is not installed; `pip install caw[plot]`.)", ""]
     if summary["ablation"]:
-        lines += ["## Ablation (CAW's terms at CAW's learning rate)", "", *S.ablation_table(summary, summary["ablation"]),
-                  ""]
+        lines += ["## Ablation (CAW's terms at CAW's learning rate)", "",
+                  *S.ablation_table(summary, summary["ablation"]), ""]
     if summary["selection"]:
         lines += ["## Learning-rate selection (validation split of toy-shape)", "",
                   f"Rule: {summary['selection']['rule']}.", "", *S.selection_table(summary["selection"]), ""]
