@@ -202,14 +202,15 @@ class Experiment:
     def jobs(self) -> list[Job]:
         """Every job of the plan, in stage order."""
         c = self.config
-        train_cost, eval_cost = c.train_steps * c.batch_size, c.n * len(TOY_TASKS) * len(c.attacks) * 4
+        # costs: rough CPU-seconds on one thread (a 50 x 32 toy fine-tune is ~25), for the ETA before it is measured
+        train_cost, eval_cost = c.train_steps * c.batch_size / 64, c.n * len(TOY_TASKS) / 50
         methods = [v for v in METHOD_VARIANTS if v.key in c.methods]
         jobs: list[Job] = []
         if c.lr_grid:
             jobs += [Job("sweep", "train", f"train {v.key} lr {lr:g} seed 0", train_cost, v, 0, lr)
                      for v in methods for lr in c.lr_grid]
-            jobs.append(Job("validate", "validate", "validate vanilla", c.val_n * 4))
-            jobs += [Job("validate", "validate", f"validate {v.key} lr {lr:g}", c.val_n * 4, v, 0, lr)
+            jobs.append(Job("validate", "validate", "validate vanilla", c.val_n / 40))
+            jobs += [Job("validate", "validate", f"validate {v.key} lr {lr:g}", c.val_n / 40, v, 0, lr)
                      for v in methods for lr in c.lr_grid]
             jobs.append(Job("choose", "choose", "choose learning rates", 0.0))
         for prefix, variants in (("", c.method_variants()), ("ablation-", c.ablation_variants())):
@@ -220,7 +221,7 @@ class Experiment:
             jobs += [Job(f"{prefix}evaluate", "evaluate", f"evaluate {v.key} seed {seed}", eval_cost, v, seed)
                      for v in variants for seed in c.seeds]
         if c.autoattack:
-            aa_cost = c.n * len(TOY_TASKS) * 40
+            aa_cost = c.n * len(TOY_TASKS) / 8
             jobs.append(Job("autoattack", "autoattack", "autoattack vanilla", aa_cost))
             jobs += [Job("autoattack", "autoattack", f"autoattack {v.key} seed {seed}", aa_cost, v, seed)
                      for v in c.method_variants() for seed in c.seeds]
