@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Optional
 
 from caw_core.toy.experiment import ExperimentConfig
 from caw_core.toy.recipe import LR_GRID, TOY_BATCH, TOY_EPS, TOY_EVAL_N, TOY_STEPS, toy_lr
@@ -32,7 +33,6 @@ from caw_core.toy.recipe import LR_GRID, TOY_BATCH, TOY_EPS, TOY_EVAL_N, TOY_STE
 DEMO_N = 64
 FULL_N = TOY_EVAL_N
 FULL_SEEDS = (0, 1, 2)
-SIZES = ("default", "full", "quick")
 
 
 @dataclass(frozen=True)
@@ -50,21 +50,34 @@ TOY_RECIPE = ToyRecipe()
 
 @dataclass
 class DemoConfig:
-    """The demo's knobs: the output folder, the size, the device and optional overrides of eps and n."""
+    """The demo's knobs (``caw-core demo`` flags): output folder, size, eps, n, device and worker processes."""
 
     out: str = "caw-demo"
-    size: str = "default"
-    device: str = "cpu"
+    full: bool = False
+    quick: bool = False
     eps: float = TOY_EPS
-    n: int | None = None  # None: the size's
+    n: Optional[int] = None  # None: the size's
+    device: str = "cpu"
+    workers: int = 1
+
+    def size(self) -> str:
+        if self.full and self.quick:
+            raise ValueError("--full and --quick exclude each other")
+        return "full" if self.full else "quick" if self.quick else "default"
 
     def experiment(self) -> ExperimentConfig:
-        if self.size not in SIZES:
-            raise ValueError(f"size must be one of {', '.join(SIZES)}, got {self.size!r}")
+        """The experiment this size runs (see the module docstring)."""
+        size = self.size()
+        if self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
         base = ExperimentConfig(out=self.out, eps=self.eps, device=self.device, n=DEMO_N)
-        if self.size == "full":
+        if size == "full":
             base = dataclasses.replace(base, lr_grid=LR_GRID, seeds=FULL_SEEDS, ablation=True, n=FULL_N)
-        elif self.size == "quick":
+        elif size == "quick":
             base = dataclasses.replace(base, train_steps=4, batch_size=16, n=16, val_n=16, eval_batch_size=16,
                                        autoattack=False)
         return base if self.n is None else dataclasses.replace(base, n=self.n)
+
+    def command(self) -> str:
+        """The command line that runs this size (for the report)."""
+        return "caw-core demo" + {"full": " --full", "quick": " --quick", "default": ""}[self.size()]

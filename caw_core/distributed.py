@@ -2,7 +2,9 @@
 
 Under ``torchrun`` (RANK, WORLD_SIZE, LOCAL_RANK set) the process group is
 created with NCCL on CUDA and gloo on the CPU. Rank 0 alone writes files;
-metrics are averaged across ranks before anyone sees them.
+metrics are averaged across ranks before anyone sees them. Inconsistent
+variables (``RANK=1 WORLD_SIZE=1``: a process that would write nothing) are
+refused rather than run.
 """
 
 from __future__ import annotations
@@ -53,11 +55,27 @@ def resolve_device(preference: str = "auto", local_rank: int = 0) -> torch.devic
     return device
 
 
+def _env_int(name: str, default: int, low: int) -> int:
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low:
+        raise ValueError(f"environment variable {name}={text!r}: expected an integer >= {low} (set by torchrun)")
+    return value
+
+
 def init_distributed(device_preference: str = "auto") -> DistContext:
     """Join the torchrun process group if there is one; otherwise a world of one."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    world = _env_int("WORLD_SIZE", 1, 1)
+    rank = _env_int("RANK", 0, 0)
+    local_rank = _env_int("LOCAL_RANK", 0, 0)
+    if rank >= world:
+        raise ValueError(f"RANK={rank} with WORLD_SIZE={world}: expected 0 <= RANK < WORLD_SIZE (set by torchrun; "
+                         "unset both to run a single process)")
     device = resolve_device(device_preference, local_rank)
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
@@ -81,9 +99,13 @@ def mean_across_ranks(values: Mapping[str, Optional[float]], ctx: DistContext) -
     return reduced
 
 
-def barrier(ctx: DistContext) -> None:
-    if ctx.distributed:
-        dist.barrier()
+def any_across_ranks(flag: bool, ctx: DistContext) -> bool:
+    """True on every rank when ``flag`` is true on any (a stop request reaches all ranks at the same step)."""
+    if not ctx.distributed:
+        return flag
+    packed = torch.tensor([1.0 if flag else 0.0], device=ctx.device if ctx.device.type == "cuda" else "cpu")
+    dist.all_reduce(packed, op=dist.ReduceOp.MAX)
+    return bool(packed.item() > 0)
 
 
 def shutdown(ctx: DistContext) -> None:

@@ -13,11 +13,24 @@ clean images x in [0, 1] with labels y,
 
 The text tower is frozen and its class head computed once. :class:`Trainer`
 yields a record (a dict of plain Python values) after every step; callers (the
-CLI, the GUI worker, tests) print, plot or stop as they like. Stopping
-(``request_stop`` or closing the generator) saves a checkpoint. A run folder
+CLI, the GUI worker, tests) print, plot or stop as they like. A run folder
 is ``runs/<name>/{config.json, metrics.jsonl, checkpoints/}``; ``resume``
 continues exactly where the last checkpoint stopped: same weights, optimizer
 state, data order and attack random state.
+
+Interruption saves. ``request_stop()``, SIGINT (Ctrl-C) and SIGTERM (``kill``,
+cluster preemption) let the current step finish, write a checkpoint of it and
+end the generator with a ``stopped`` record (``signal`` names the signal);
+closing the generator (``.close()``, or dropping it) checkpoints the last
+finished step too. A second Ctrl-C aborts at once without saving. The signal
+handlers exist only while :meth:`Trainer.run` is live in the main thread;
+under torchrun every rank learns of a stop at the same step (an all-reduce of
+the flag), so the ranks never disagree about when to stop.
+
+One writer per run folder: rank 0 holds the folder's lock
+(:mod:`caw_core.run_lock`) from set-up until the run ends; an existing run is
+never started afresh (``--resume`` it or choose a new name), and resuming cuts
+``metrics.jsonl`` back to the checkpointed step, so no step is logged twice.
 """
 
 from __future__ import annotations
@@ -26,6 +39,10 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,22 +52,25 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from caw_core import distributed
+from caw_core import distributed, feature_cache
 from caw_core.attacks.pgd import default_step_size, eval_mode, pgd
 from caw_core.data import load_dataset
 from caw_core.data.registry import require_dataset
-from caw_core.io import atomic_write, atomic_write_json
+from caw_core.io import BadFileError, atomic_write, atomic_write_json, open_regular
 from caw_core.methods import Recipe, method_class, option_fields, options_from_dict
 from caw_core.methods.base import LossTerms, Objective, StepInputs
 from caw_core.models import ModelSpec, frozen_image_encoder, load_model
 from caw_core.models.checkpoint import (
+    CheckpointError,
     TrainerState,
-    latest_step,
+    check_tensors_fit,
     load_image_tower,
     load_trainer_state,
-    resolve_checkpoint,
+    read_pointer,
     save_checkpoint,
 )
+from caw_core.run_lock import RunLock
+from caw_core.typed_json import check_dataclass_payload, parse_json, read_json
 
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("fp32", "bf16")
@@ -58,6 +78,10 @@ PRECISIONS = ("fp32", "bf16")
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class RunExistsError(ValueError):
+    """A fresh run was asked for in a folder that already holds a run."""
 
 
 @dataclass
@@ -102,6 +126,7 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 4
     clean_acc_every: int = 10
+    cache_original_features: Optional[bool] = None
     # bookkeeping
     runs_dir: str = "runs"
     name: Optional[str] = None
@@ -189,10 +214,7 @@ class TrainConfig:
         (alpha, beta, kl, ...): those of the run's method move into ``method_options``, the others
         (every method's run stored CAW's) are dropped.
         """
-        path = Path(run_dir) / "config.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{run_dir} is not a caw run folder: {path} is missing")
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = read_run_config(run_dir, cls)
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in payload.items() if k in known}
         if "method_options" not in payload:
@@ -293,12 +315,31 @@ class EpochSampler(Sampler[int]):
         return (self.batches - self.start_batch) * self.per_rank
 
 
-def _step_of(line: str) -> float:
-    """The step of a metrics.jsonl line; infinity for a line cut short by a crash (it gets dropped)."""
+def read_run_config(run_dir: str | Path, config_cls: type) -> dict:
+    """``run_dir/config.json`` as a dict, checked against ``config_cls``'s fields (types, finite numbers)."""
+    path = Path(run_dir) / "config.json"
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"{run_dir} is not a caw run folder: {path} is missing")
+    return check_dataclass_payload(config_cls, read_json(path, "run config"), f"run config {path}")
+
+
+def _step_of(line: bytes) -> Optional[int]:
+    """The step of a metrics.jsonl line; None for a line cut short by a crash or otherwise malformed (dropped)."""
     try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return math.inf
+        step = parse_json(line, "metrics line").get("step")
+    except (BadFileError, AttributeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def _stop_signals() -> tuple[int, ...]:
+    return tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C (sent to the whole process group) to the main process, which saves."""
+    for signum in _stop_signals():
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _accuracy(logits: Optional[torch.Tensor], labels: torch.Tensor) -> Optional[float]:
@@ -332,6 +373,33 @@ class Trainer:
             raise ValueError(f"batch_size {config.batch_size} must be divisible by the {self.ctx.world_size} processes")
         torch.manual_seed(config.seed + self.ctx.rank)
 
+        self.stop_signal: Optional[int] = None
+        self._lock = self._claim_run_folder(resume)
+        try:
+            self._build(config)
+            if resume:
+                self._restore()
+            elif self.ctx.is_main:
+                atomic_write_json(self.run_dir / "config.json", dataclasses.asdict(config))
+        except BaseException:
+            self._release()
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()  # only if the failed set-up left it empty
+            raise
+
+    def _claim_run_folder(self, resume: bool) -> Optional[RunLock]:
+        """Rank 0 takes the folder's lock (before any slow set-up); a fresh run refuses a folder holding a run."""
+        if not self.ctx.is_main:
+            return None
+        lock = RunLock(self.run_dir).acquire()
+        if not resume and os.path.lexists(self.run_dir / "config.json"):
+            lock.release()
+            raise RunExistsError(f"run folder {self.run_dir} already holds a run; continue it with --resume "
+                                 f"{self.run_dir} or choose another --name")
+        return lock
+
+    def _build(self, config: TrainConfig) -> None:
+        """Model, frozen original, data, optimizer, DDP wrapper and attack RNG of the run."""
         require_dataset(config.data, config.data_root)  # fail before downloading any weights
         self.model = load_model(config.model_spec(), device=self.ctx.device)
         self.original = frozen_image_encoder(self.model)
@@ -357,12 +425,12 @@ class Trainer:
             self.encode = DistributedDataParallel(
                 encoder, device_ids=[self.ctx.device.index] if self.ctx.device.type == "cuda" else None)
         self.attack_rng = torch.Generator(device=self.ctx.device).manual_seed(config.seed * 7919 + self.ctx.rank)
+        self.feature_cache = feature_cache.for_run(
+            config.cache_original_features, self.dataset.data, len(self.dataset), self.model.text_head.shape[-1],
+            {**self._base_model(), "data": config.data, "size": len(self.dataset), "image_size": self.model.image_size},
+            self.ctx.device, self.run_dir if self.ctx.is_main else None, announce=self.ctx.is_main)
         self.progress = _Progress()
         self._stop = False
-        if resume:
-            self._restore()
-        elif self.ctx.is_main:
-            atomic_write_json(self.run_dir / "config.json", dataclasses.asdict(config))
 
     # -- setup -------------------------------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -374,24 +442,51 @@ class Trainer:
         return torch.optim.AdamW(self.trainable, lr=c.learning_rate, weight_decay=c.weight_decay, **fused)
 
     def _restore(self) -> None:
-        folder = resolve_checkpoint(self.run_dir)
-        load_image_tower(self.model, folder)
-        state = load_trainer_state(folder)
-        self.optimizer.load_state_dict(state.optimizer)
-        self.attack_rng.set_state(state.rng[f"attack{self.ctx.rank}"] if f"attack{self.ctx.rank}" in state.rng
-                                  else state.rng["attack0"])
-        self.progress.step = state.step
-        self.progress.best_robust = state.extra.get("best_robust", -1.0)
+        """Load the latest checkpoint; a run killed before its first checkpoint restarts from step 0."""
+        checkpoints = self.run_dir / "checkpoints"
+        pointer = read_pointer(checkpoints)
+        if pointer is not None:
+            folder = checkpoints / pointer["folder"]
+            load_image_tower(self.model, folder)
+            state = load_trainer_state(folder)
+            self._load_optimizer(state, folder)
+            self.progress.step = state.step
+            best = state.extra.get("best_robust", -1.0)
+            self.progress.best_robust = best if isinstance(best, (int, float)) and math.isfinite(best) else -1.0
         if self.ctx.is_main:
-            self._truncate_metrics(state.step)
+            self._truncate_metrics(self.progress.step)
+
+    def _load_optimizer(self, state: TrainerState, folder: Path) -> None:
+        """Optimizer and attack RNG state from ``state``, refusing tensors that do not fit the parameters."""
+        per_param = {f"{i}/{slot}": value for i, slots in state.optimizer["state"].items()
+                     for slot, value in slots.items() if isinstance(value, torch.Tensor) and value.dim() > 0}
+        expected = {key: self.trainable[int(key.split("/")[0])].detach().cpu() for key in per_param
+                    if int(key.split("/")[0]) < len(self.trainable)}
+        check_tensors_fit(per_param, expected, folder, "the optimizer of this model")
+        rng = state.rng.get(f"attack{self.ctx.rank}", state.rng.get("attack0"))
+        try:
+            self.optimizer.load_state_dict(state.optimizer)
+            self.attack_rng.set_state(rng)
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"the trainer state in {folder} does not fit this run: {exc}") from None
 
     def _truncate_metrics(self, step: int) -> None:
-        """Drop logged records of steps after the checkpoint (they will be redone)."""
+        """Drop logged records of steps after the checkpoint (they will be redone), and malformed lines."""
         path = self.run_dir / "metrics.jsonl"
-        if not path.is_file():
+        if not os.path.lexists(path):
             return
-        kept = [line for line in path.read_text(encoding="utf-8").splitlines() if _step_of(line) <= step]
-        atomic_write(path, lambda handle: handle.write("".join(line + "\n" for line in kept)))
+        with open_regular(path, "metrics log") as source:
+            def write(handle) -> None:
+                for line in source:
+                    line_step = _step_of(line)
+                    if line_step is not None and line_step <= step:
+                        handle.write(line.rstrip(b"\n") + b"\n")
+
+            atomic_write(path, write, mode="wb")
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     def _base_model(self) -> dict:
         c = self.config
@@ -401,6 +496,28 @@ class Trainer:
     def request_stop(self) -> None:
         """Ask the run to stop after the current step (it saves a checkpoint first)."""
         self._stop = True
+
+    def _on_signal(self, signum: int, frame) -> None:
+        if self.stop_signal == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: abort now, without saving
+        self.stop_signal = signum
+        self._stop = True
+        if self.ctx.is_main:
+            print(f"\n{signal.Signals(signum).name}: stopping after this step and saving a checkpoint "
+                  "(Ctrl-C again aborts without saving)", file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def _signals_stop_the_run(self):
+        """SIGINT/SIGTERM -> :meth:`request_stop`, while the loop runs (main thread only; else nothing)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self._on_signal) for s in _stop_signals()}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def save_checkpoint(self) -> Optional[Path]:
         """Write a checkpoint of the current step (rank 0 only); returns its folder."""
@@ -412,6 +529,8 @@ class Trainer:
         if is_best:
             self.progress.best_robust = robust
         self.progress.robust_window = []
+        if self.feature_cache is not None:
+            self.feature_cache.save()
         state = TrainerState(
             step=self.progress.step,
             epoch=self.progress.step // self.steps_per_epoch,
@@ -426,17 +545,20 @@ class Trainer:
     def _loader(self, epoch: int, start_batch: int) -> DataLoader:
         sampler = EpochSampler(len(self.dataset), self.config.seed, epoch, self.per_rank_batch, self.ctx.rank,
                                self.ctx.world_size, start_batch)
-        return DataLoader(self.dataset.data, batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
+        return DataLoader(feature_cache.WithIndices(self.dataset.data), batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
                           num_workers=self.config.num_workers, pin_memory=self.ctx.device.type == "cuda",
                           generator=torch.Generator().manual_seed(self.config.seed + epoch),
-                          persistent_workers=False)
+                          persistent_workers=False, worker_init_fn=_ignore_stop_signals)
 
-    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, lr: float) -> dict[str, Optional[float]]:
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, lr: float,
+                    indices: torch.Tensor) -> dict[str, Optional[float]]:
         c = self.config
         encoder = self.model.image_encoder
         if c.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        terms = adversarial_losses(self.objective, encoder, self.original, self.model.text_head, images, labels,
+        original = self.original if self.feature_cache is None else self.feature_cache.bind(self.original, images,
+                                                                                              indices)
+        terms = adversarial_losses(self.objective, encoder, original, self.model.text_head, images, labels,
                                    eps=c.eps / 255, step_size=c.inner_step_size(), steps=c.attack_steps,
                                    norm=c.attack_norm, generator=self.attack_rng, encode=self.encode,
                                    precision=c.precision)
@@ -457,25 +579,36 @@ class Trainer:
         return record
 
     def run(self) -> Iterator[dict]:
-        """Train until done or stopped, yielding one record per step, then a final ``done``/``stopped`` record."""
+        """Train until done or stopped, yielding one record per step, then a final ``done``/``stopped`` record.
+
+        Closing the generator early checkpoints the last finished step; the run folder's lock is
+        released when the generator ends in any way.
+        """
+        try:
+            with self._signals_stop_the_run():
+                yield from self._loop()
+        finally:
+            self._release()
+
+    def _loop(self) -> Iterator[dict]:
         c = self.config
         metrics_path = self.run_dir / "metrics.jsonl"
         start = self.progress.step
         if start >= self.total_steps:
             yield {"event": "done", "step": start, "total_steps": self.total_steps, "run_dir": str(self.run_dir)}
             return
-        log = open(metrics_path, "a", encoding="utf-8") if self.ctx.is_main else None
+        log = open_regular(metrics_path, "metrics log", append=True) if self.ctx.is_main else None
         started = time.perf_counter()
         try:
             epoch = start // self.steps_per_epoch
             while self.progress.step < self.total_steps:
                 loader = self._loader(epoch, self.progress.step - epoch * self.steps_per_epoch)
-                for images, labels in loader:
+                for images, labels, indices in loader:
                     tick = time.perf_counter()
                     images = images.to(self.ctx.device, non_blocking=True)
                     labels = labels.to(self.ctx.device, non_blocking=True)
                     lr = learning_rate_at(self.progress.step, c.learning_rate, c.warmup_steps, self.total_steps)
-                    values = self._train_step(images, labels, lr)
+                    values = self._train_step(images, labels, lr, indices)
                     values = distributed.mean_across_ranks(values, self.ctx)
                     if self.ctx.device.type == "cuda":
                         torch.cuda.synchronize(self.ctx.device)
@@ -488,21 +621,29 @@ class Trainer:
                               "images_per_s": c.batch_size / elapsed, "step_time_s": elapsed,
                               "elapsed_s": time.perf_counter() - started}
                     if log is not None:
-                        log.write(json.dumps(record) + "\n")
+                        log.write((json.dumps(record) + "\n").encode("utf-8"))
                         log.flush()
                     done = self.progress.step >= self.total_steps
+                    self._stop = distributed.any_across_ranks(self._stop, self.ctx)
                     if self.progress.step % c.save_every == 0 or done or self._stop:
                         folder = self.save_checkpoint()
                         if folder is not None:
                             record["checkpoint"] = str(folder)
-                    yield record
+                    try:
+                        yield record
+                    except GeneratorExit:  # the caller closed us: keep the step it saw
+                        if "checkpoint" not in record:
+                            self.save_checkpoint()
+                        raise
+                    self._stop = distributed.any_across_ranks(self._stop, self.ctx)
                     if self._stop and "checkpoint" not in record:  # stop asked while the record was out
                         self.save_checkpoint()
                     if done or self._stop:
                         break
                 if self._stop:
+                    signame = signal.Signals(self.stop_signal).name if self.stop_signal is not None else None
                     yield {"event": "stopped", "step": self.progress.step, "total_steps": self.total_steps,
-                           "run_dir": str(self.run_dir)}
+                           "run_dir": str(self.run_dir), "signal": signame}
                     return
                 epoch += 1
             yield {"event": "done", "step": self.progress.step, "total_steps": self.total_steps,
@@ -521,7 +662,4 @@ def resume_config(run_dir: str | Path, **overrides) -> TrainConfig:
     """The config of ``run_dir`` with ``overrides`` (e.g. more epochs), ready for ``Trainer(..., resume=True)``."""
     run_dir = Path(run_dir)
     config = TrainConfig.from_run(run_dir)
-    config = dataclasses.replace(config, runs_dir=str(run_dir.parent), name=run_dir.name, **overrides)
-    if latest_step(run_dir) is None:
-        raise FileNotFoundError(f"{run_dir} has no checkpoint to resume from (checkpoints/latest.json is missing)")
-    return config
+    return dataclasses.replace(config, runs_dir=str(run_dir.parent), name=run_dir.name, **overrides)

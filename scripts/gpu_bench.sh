@@ -26,5 +26,5 @@ part() {  # part NAME LIMIT_S ARGS...
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1
 part fp32 110 --mode both --precision fp32 --eval --eval-repeats 3
 part bf16 90 --mode both --precision bf16
-part bf16-compile 90 --mode optimised --precision bf16 --compile --methods caw
+part bf16-compile 90 --mode optimized --precision bf16 --compile --methods caw
 cat "$out"/fp32.txt "$out"/bf16.txt "$out"/bf16-compile.txt 2>/dev/null

@@ -1,4 +1,5 @@
-"""Shared fixtures: torch on few threads, a random tiny CLIP and a learnable toy dataset."""
+"""Shared fixtures: torch on the thread policy's count for the test models (one thread unless CAW_THREADS or
+OMP_NUM_THREADS say otherwise), a random tiny CLIP and a learnable toy dataset."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+
+from caw_core.threads import apply_thread_policy  # noqa: E402
+
+apply_thread_policy("caw-test-tiny")  # the test models are far too small for intra-op parallelism
 
 import blobs  # noqa: E402
 

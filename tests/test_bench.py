@@ -1,4 +1,4 @@
-"""caw-core bench: the naive step computes the same losses as the optimised one, text-head use, the JSON report.
+"""caw-core bench: the naive step computes the same losses as the optimized one, text-head use, the JSON report.
 
 No wall-clock assertions: timings on a shared CPU say nothing in a test.
 """
@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from caw_core.bench import METHODS_BENCHED, BenchConfig, build_step, run_bench
-from caw_core.bench_naive import backward_pgd
+from caw_core.benchmarks.bench import METHODS_BENCHED, BenchConfig, build_step, run_bench
+from caw_core.benchmarks.naive import backward_pgd
 from caw_core.cli import main
 from caw_core.models import logits_from_features
 
@@ -50,12 +50,12 @@ def move_away_from_the_original(step, seed: int = 1) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS_BENCHED)
-def test_naive_and_optimised_steps_compute_the_same_losses(method):
+def test_naive_and_optimized_steps_compute_the_same_losses(method):
     config = BenchConfig(**TINY)
-    optimised, naive = build_step(config, method, "optimised", CPU), build_step(config, method, "naive", CPU)
-    move_away_from_the_original(optimised)
+    optimized, naive = build_step(config, method, "optimized", CPU), build_step(config, method, "naive", CPU)
+    move_away_from_the_original(optimized)
     move_away_from_the_original(naive)
-    fast, slow = optimised(), naive()  # same weights, same attack random start, hence the same adversarial batch
+    fast, slow = optimized(), naive()  # same weights, same attack random start, hence the same adversarial batch
     assert fast.parts.keys() == slow.parts.keys()
     # PMG-AFT's reference KL terms on raw cosines are small (~1e-6 here): compare them relatively
     assert all(abs(v.item()) > 1e-7 for v in fast.parts.values()), fast.parts
@@ -64,14 +64,14 @@ def test_naive_and_optimised_steps_compute_the_same_losses(method):
         assert slow.parts[name].item() == pytest.approx(fast.parts[name].item(), rel=1e-3, abs=1e-9), name
 
 
-@pytest.mark.parametrize("mode, calls_per_step", [("optimised", 0), ("naive", 1)])
-def test_text_encoder_runs_once_per_class_list_optimised_and_every_step_naive(mode, calls_per_step):
+@pytest.mark.parametrize("mode, calls_per_step", [("optimized", 0), ("naive", 1)])
+def test_text_encoder_runs_once_per_class_list_optimized_and_every_step_naive(mode, calls_per_step):
     step = build_step(BenchConfig(**TINY), "caw", mode, CPU)
     calls = count_text_encoder_calls(step.model)
     for _ in range(3):
         step()
     assert len(calls) == 3 * calls_per_step
-    assert step.model.text_encoder_calls == (1 if mode == "optimised" else 0)  # the cached head, built at setup
+    assert step.model.text_encoder_calls == (1 if mode == "optimized" else 0)  # the cached head, built at setup
 
 
 def test_naive_attack_zeroes_the_parameter_gradients_it_leaks():
@@ -92,7 +92,7 @@ def test_bench_json_lists_every_method_and_both_modes(capsys):
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     rows = {(r["method"], r["mode"]) for r in report["results"] if r["job"] == "step"}
-    assert rows == {(m, mode) for m in METHODS_BENCHED for mode in ("optimised", "naive")}
+    assert rows == {(m, mode) for m in METHODS_BENCHED for mode in ("optimized", "naive")}
     for row in report["results"]:
         if row["job"] == "step":
             assert len(row["step_times_s"]) == 2 and row["images_per_s"] > 0 and row["memory_kind"]
@@ -102,7 +102,7 @@ def test_bench_json_lists_every_method_and_both_modes(capsys):
 
 def test_isolated_jobs_run_in_fresh_processes():
     records = list(run_bench(BenchConfig(**{**TINY, "methods": ("fare",), "steps": 1})))
-    assert [(r["method"], r["mode"]) for r in records] == [("fare", "optimised")]
+    assert [(r["method"], r["mode"]) for r in records] == [("fare", "optimized")]
     assert records[0]["memory_kind"] == "cpu_peak_rss_growth" and records[0]["baseline_mb"] > 0
 
 

@@ -31,7 +31,6 @@ def test_train_then_resume_with_more_steps(tmp_path, capsys):
     (["--data", "tinyimagenet", "--data-root", "/nonexistent"], "wnids.txt"),
     (["--device", "garbage"], "device must be"),
     (["--name", "a/../../escape"], "plain folder name"),
-    (["--lr", "inf"], "finite"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(extra, message, capsys, tmp_path):
     assert main(BASE + ["--runs-dir", str(tmp_path)] + extra) == 2
@@ -56,8 +55,11 @@ def test_resume_of_a_folder_that_is_not_a_run_says_so(tmp_path, capsys):
     (["toy", "pretrain", "--steps", "-1"], "positive integer"),
     (["toy", "pretrain", "--lr", "nan"], "positive number"),
     (["toy", "sample", "--out", "x.png", "--n", "0"], "positive integer"),
+    (BASE + ["--lr", "inf"], "finite number"),
+    (BASE + ["--lr", "1e308"], "finite number"),
+    (BASE + ["--eps", "1e308"], "finite number"),
 ])
-def test_toy_commands_refuse_bad_numbers(argv, message, capsys):
+def test_the_parser_refuses_bad_numbers(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2

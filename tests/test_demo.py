@@ -118,5 +118,8 @@ def test_quick_demo_cli_says_where_the_table_and_plot_are(tmp_path, capsys):
 
 
 def test_demo_rejects_bad_sizes(capsys):
-    assert main(["demo", "--n", "0"]) == 2
-    assert "--n" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--n", "0"])
+    assert exit_info.value.code == 2 and "--n" in capsys.readouterr().err
+    assert main(["demo", "--full", "--quick"]) == 2
+    assert "--full and --quick exclude each other" in capsys.readouterr().err

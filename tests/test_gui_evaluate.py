@@ -69,3 +69,97 @@ def test_toy_benchmark_fills_the_table_and_exports(window, trained_run, tmp_path
     wait_for(lambda: not view.is_running(), timeout=60, what="the rerun")
     assert sorted(p.name for p in (tmp_path / "results").glob("*.json")) == results
     assert table.rowCount() == 4
+
+
+def _evaluate_headless(settings, datasets, attacks, n=4):
+    from caw_core.evaluate import EvalConfig, evaluate
+    from gui_helpers import TINY
+
+    config = EvalConfig(models=[TINY], datasets=datasets, attacks=attacks, eps=8.0, n=n, batch_size=n,
+                        data_root=settings.data_root, out=settings.results_dir, device="cpu")
+    assert list(evaluate(config))[-1]["event"] == "done"
+
+
+def test_results_on_disk_show_at_start_with_per_attack_rows(qtbot, gui_settings, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from caw_gui.main_window import MainWindow
+
+    _evaluate_headless(gui_settings, ["toy-colour"], ["pgd1"])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    win = MainWindow(gui_settings)
+    qtbot.addWidget(win)
+    view = win.evaluate_view
+    table = view.table_view
+    assert table.rowCount() == 2 and sorted(table.cell_text(i, 1) for i in range(2)) == ["clean", "robust"]
+    assert "ε 8/255, n 4" in view.setting_box.currentText()
+    view.per_attack.setChecked(True)
+    assert table.rowCount() == 3 and table.cell_text(2, 1) == "clean → pgd1"
+    header = table.horizontalHeaderItem(table.columnCount() - 1).text()
+    assert header == "Avg" and table.item(0, table.columnCount() - 1).font().bold()
+
+    other = tmp_path / "elsewhere"
+    gui_settings.results_dir = str(other)
+    _evaluate_headless(gui_settings, ["toy-size"], ["pgd1"], n=3)
+    gui_settings.results_dir = str(tmp_path / "results")
+    assert view.open_results_folder(str(other)) and gui_settings.results_dir == str(other)
+    assert "n 3" in view.setting_box.currentText() and str(other) in view.results_label.text()
+    assert view.chart.bar_count == 2 * 2  # (clean, robust) x (Toy size, Avg)
+    for suffix in (".png", ".svg"):
+        assert view.export_chart(str(tmp_path / f"chart{suffix}")).stat().st_size > 0
+    win.close()
+
+
+def test_one_overall_progress_bar_and_partial_averages(window):
+    view = window.evaluate_view
+    _tick_only(view.datasets, {"toy-colour", "toy-size"})
+    view.n.setValue(4)
+    view.batch.setValue(2)
+    view.steps.setValue(1)
+    values, labels, headers = [], [], []
+    view.progress.valueChanged.connect(values.append)
+    view.run()
+
+    def seen(record):
+        labels.append(view.progress_label.text())
+        if record["event"] == "result" and view.table_view.columnCount():
+            headers.append(view.table_view.horizontalHeaderItem(view.table_view.columnCount() - 1).text())
+
+    view.task.record.connect(seen)
+    wait_for(lambda: not view.is_running(), timeout=150, what="the evaluation")
+    assert values == sorted(values) and values[-1] == view.progress.maximum()  # never restarts per attack
+    assert any("item 2 of 4 (models × datasets × attacks)" in text for text in labels)
+    assert any("left in total" in text for text in labels)
+    assert "Avg (partial)" in headers  # while the run was going
+    final = view.table_view.horizontalHeaderItem(view.table_view.columnCount() - 1).text()
+    assert final == "Avg" and view.progress_label.text().startswith("finished")
+
+
+def test_cancel_reaches_inside_a_long_autoattack(window, monkeypatch):
+    """Cancel during AutoAttack with 1000 iterations: the evaluation ends after a handful of forward passes."""
+    import caw_core.evaluate
+
+    calls, loaded = [], []
+
+    def counting_load_model(spec, device):
+        model = load_model(spec, device)
+        model.register_forward_hook(lambda *args: calls.append(1))
+        loaded.append(model)
+        return model
+
+    load_model = caw_core.evaluate.load_model
+    monkeypatch.setattr(caw_core.evaluate, "load_model", counting_load_model)
+    view = window.evaluate_view
+    _tick_only(view.datasets, {"toy-colour"})
+    for name, box in view.attacks.items():
+        box.setChecked(name == "aa")
+    view.steps.setValue(1000)
+    view.n.setValue(4)
+    view.batch.setValue(4)
+    view.run()
+    wait_for(lambda: len(calls) > 30, what="the attack to get going")
+    view.cancel()
+    at_cancel = len(calls)
+    wait_for(lambda: not view.is_running(), timeout=60, what="the cancelled evaluation")
+    assert view.progress_label.text().startswith("cancelled")
+    assert len(calls) - at_cancel <= 2 and len(calls) < 500  # 1000 APGD iterations were asked for

@@ -105,3 +105,54 @@ def test_stop_when_fooled_freezes_fooled_images_and_skips_them(tiny_model, blob_
         fooled_stopped = (tiny_model(stopped).argmax(1) != labels).sum()
     assert fooled_stopped >= fooled_plain
     assert ((stopped - images).abs().amax(dim=(1, 2, 3)) <= 16 / 255 + 1e-6).all()
+
+
+# --- agreement with torchattacks, and l2 on confidently classified images --------------------------------------
+
+
+class Linear(torch.nn.Module):
+    """logits = scale * W x: a model whose confidence (and so its CE gradient's size) ``scale`` sets."""
+
+    def __init__(self, scale: float, dtype: torch.dtype, classes: int = 5, size: int = 8):
+        super().__init__()
+        weight = torch.randn(classes, 3 * size * size, generator=torch.Generator().manual_seed(0), dtype=dtype)
+        self.weight = torch.nn.Parameter(weight / weight.norm(dim=1, keepdim=True))
+        self.scale = scale
+
+    def forward(self, x):
+        return self.scale * x.flatten(1) @ self.weight.t()
+
+
+def _inputs(dtype):
+    images = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    return images, torch.tensor([0, 1, 2, 3, 4, 0])
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_pgd_matches_torchattacks_on_the_same_inputs(norm):
+    torchattacks = pytest.importorskip("torchattacks")
+    model = Linear(3.0, torch.float64)
+    images, labels = _inputs(torch.float64)
+    eps, step, steps = (1.0, 0.2, 10) if norm == "l2" else (8 / 255, 2 / 255, 10)
+    reference_cls = torchattacks.PGDL2 if norm == "l2" else torchattacks.PGD
+    reference = reference_cls(model, eps=eps, alpha=step, steps=steps, random_start=False)(images, labels)
+    ours = pgd(model, images, labels, eps, step, steps, norm=norm, random_start=False)
+    assert (ours - images).abs().max() > step / 2  # the attack moved
+    torch.testing.assert_close(ours, reference, atol=1e-9, rtol=0)
+
+
+def test_l2_pgd_does_not_stall_on_confidently_classified_images():
+    """CE saturated at logit scale 100: the gradient's norm is ~1e-17, far below a fixed 1e-12 floor."""
+    model = Linear(100.0, torch.float32)
+    images, _ = _inputs(torch.float32)
+    labels = model(images).argmax(dim=1)  # confidently correct
+    images.requires_grad_(True)
+    loss = F.cross_entropy(model(images), labels, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, images)
+    norms = grad.flatten(1).norm(dim=1)
+    tiny = (norms > 0) & (norms < 1e-12)  # the regime where a norm floor stalls the attack
+    assert tiny.sum() >= 2, norms
+    steps, step = 5, 0.2
+    adv = pgd(model, images.detach(), labels, eps=10.0, step_size=step, steps=steps, norm="l2", random_start=False)
+    moved = (adv - images.detach()).flatten(1).norm(dim=1)
+    assert (moved[tiny] > 0.5 * steps * step).all(), moved  # each step has its full length (or the box stopped it)

@@ -41,6 +41,14 @@ ENTRY = textwrap.dedent("""
 """).format(tests=str(REPO / "tests"))
 
 
+def _flags(**changes: str) -> list[str]:
+    """FLAGS with some values changed: ``_flags(max_steps="2")``."""
+    flags = list(FLAGS)
+    for name, value in changes.items():
+        flags[flags.index("--" + name.replace("_", "-")) + 1] = value
+    return flags
+
+
 def _caw(args: list[str], **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-c", ENTRY, *args], env=env, stdout=subprocess.PIPE,
@@ -257,3 +265,150 @@ def test_cli_turns_machine_failures_into_one_line(monkeypatch, capsys):
     monkeypatch.setattr(train_command, "run", lambda args: 1 / 0)
     with pytest.raises(ZeroDivisionError):  # a bug keeps its traceback
         cli.main(["train"])
+
+
+def _reference_run(runs: Path, steps: int) -> list[dict]:
+    """The uninterrupted run the FLAGS describe (same seed), trained in this process."""
+    reference = Trainer(TrainConfig(
+        method="caw", model="caw-test-tiny", pretrained=None, data=blobs.NAME, batch_size=16, max_steps=steps,
+        num_workers=0, device="cpu", warmup_steps=0, lr=0.05, save_every=2, eps=4.0, attack_step_size=2.0,
+        runs_dir=str(runs), name="straight"))
+    list(reference.run())
+    return _metrics(runs / "straight")
+
+
+def _same_records(expected: list[dict], got: list[dict]) -> None:
+    assert [r["step"] for r in got] == [r["step"] for r in expected]  # nothing lost, nothing logged twice
+    for want, have in zip(expected, got):
+        for key in COMPARED:
+            if want.get(key) is None:
+                assert have.get(key) is None, (key, want["step"])
+            else:
+                assert have[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6), (key, want["step"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_save_the_current_step_and_resume_exactly(tmp_path, signum):
+    """save-every 100: without the signal handling the only checkpoint would be the final one."""
+    runs, steps = tmp_path / "runs", 12
+    flags = _flags(max_steps=str(steps), save_every="100")
+    run_dir = runs / "stopped"
+    process = _caw(["train", *flags, "--runs-dir", str(runs), "--name", "stopped"])
+    deadline = time.monotonic() + 240
+    try:
+        while not (run_dir / "metrics.jsonl").is_file() or (run_dir / "metrics.jsonl").read_text().count("\n") < 1:
+            assert process.poll() is None, f"training ended before the signal: {process.communicate()}"
+            assert time.monotonic() < deadline, "no step after 240 s"
+            time.sleep(0.01)
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signum, err  # 130 for Ctrl-C, 143 for SIGTERM
+    assert "Traceback" not in err
+    saved = _latest_step(run_dir)
+    assert saved == len(_metrics(run_dir)) and 1 <= saved < steps, (saved, out)
+    assert f"stopped at step {saved} of {steps}" in out
+    assert not (run_dir / ".lock").exists()
+
+    resumed = _caw(["train", "--resume", str(run_dir), "--quiet"])
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    _same_records(_reference_run(runs, steps), _metrics(run_dir))
+    assert _leftovers(run_dir) == []
+
+
+def test_closing_the_generator_saves_the_step_it_saw(tiny_train_config, tmp_path):
+    reference = [r["loss"] for r in Trainer(tiny_train_config(name="straight")).run() if r["event"] == "step"]
+    trainer = Trainer(tiny_train_config(save_every=100))
+    records = trainer.run()
+    for record in records:
+        if record["step"] == 2:
+            break
+    records.close()
+    run_dir = tmp_path / "runs" / "run"
+    assert _latest_step(run_dir) == 2
+    resumed = Trainer(resume_config(run_dir), resume=True)
+    assert [r["loss"] for r in resumed.run() if r["event"] == "step"] == pytest.approx(reference[2:], rel=1e-5)
+    assert [r["step"] for r in _metrics(run_dir)] == list(range(1, 7))
+
+
+def test_a_second_writer_is_refused_while_the_first_runs(tiny_train_config, tmp_path):
+    from caw_core.run_lock import RunLockedError
+
+    first = Trainer(tiny_train_config(max_steps=4, save_every=1))
+    records = first.run()
+    next(records)
+    with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"):
+        Trainer(resume_config(tmp_path / "runs" / "run"), resume=True)
+    list(records)  # the first run is untouched by the attempt and finishes
+    assert [r["step"] for r in _metrics(tmp_path / "runs" / "run")] == [1, 2, 3, 4]
+    assert not (tmp_path / "runs" / "run" / ".lock").exists()
+
+
+def test_a_lock_left_by_a_killed_process_is_not_honoured(tiny_train_config, tmp_path):
+    run_dir = tmp_path / "runs" / "run"
+    run_dir.mkdir(parents=True)
+    (run_dir / ".lock").write_text("pid 999999 on elsewhere\n")  # its owner died: the kernel dropped the flock
+    assert [r["step"] for r in Trainer(tiny_train_config(max_steps=1)).run() if r["event"] == "step"] == [1]
+
+
+def test_an_existing_run_name_is_refused_without_resume(tiny_train_config, tmp_path, capsys):
+    list(Trainer(tiny_train_config(max_steps=2)).run())
+    before = (tmp_path / "runs" / "run" / "metrics.jsonl").read_bytes()
+    args = ["train", *_flags(), "--runs-dir", str(tmp_path / "runs"), "--name", "run"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("caw-core train: error: ") and "--resume" in err and "another --name" in err, err
+    assert (tmp_path / "runs" / "run" / "metrics.jsonl").read_bytes() == before
+
+
+def test_resume_after_a_kill_before_the_first_checkpoint_logs_no_step_twice(tiny_train_config, tmp_path):
+    trainer = Trainer(tiny_train_config(max_steps=3, save_every=100))
+    records = trainer.run()
+    next(records)
+    trainer.save_checkpoint = lambda: None  # as if SIGKILLed: no checkpoint is ever written
+    records.close()
+    run_dir = tmp_path / "runs" / "run"
+    assert _latest_step(run_dir) is None and len(_metrics(run_dir)) == 1
+    list(Trainer(resume_config(run_dir), resume=True).run())
+    assert [r["step"] for r in _metrics(run_dir)] == [1, 2, 3]
+
+
+def test_resume_honours_a_flag_equal_to_its_default(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert cli.main(["train", *_flags(max_steps="2"), "--runs-dir", str(runs), "--name", "r"]) == 0
+    # 10 is TrainConfig's default for --epochs: before, a flag equal to its default was silently dropped
+    assert cli.main(["train", "--resume", str(runs / "r"), "--epochs", "10", "--quiet"]) == 0
+    assert json.loads((runs / "r" / "config.json").read_text())["max_steps"] == 2
+    assert cli.main(["train", "--resume", str(runs / "r"), "--lr", "0.1", "--quiet"]) == 2
+    assert "--lr cannot be changed when resuming" in capsys.readouterr().err
+
+
+def test_a_distributed_environment_without_rank_zero_is_refused(tiny_train_config, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(ValueError, match="RANK=1 with WORLD_SIZE=1"):
+        Trainer(tiny_train_config())
+
+
+def test_checkpoint_folders_and_files_get_plain_permissions(tmp_path):
+    model, state = _state(2)
+    final = ckpt.save_checkpoint(tmp_path / "checkpoints", model, {}, state)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain.txt").write_text("")
+    assert final.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
+    for name in (ckpt.MODEL_FILE, ckpt.TRAINER_TENSORS, ckpt.TRAINER_JSON):
+        assert (final / name).stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777, name
+
+
+def test_the_step_folder_is_fsynced_before_its_rename(tmp_path, monkeypatch):
+    synced, renamed = [], []
+    real_fsync, real_rename = os.fsync, os.rename
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
+    monkeypatch.setattr(os, "rename", lambda a, b: (renamed.append((str(a), len(synced))), real_rename(a, b)))
+    model, state = _state(2)
+    ckpt.save_checkpoint(tmp_path, model, {}, state)
+    tmp_folder, synced_before = renamed[0]
+    assert tmp_folder in synced[:synced_before]

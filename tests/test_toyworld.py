@@ -150,14 +150,12 @@ def test_committed_card_matches_weights(committed_accuracy):
 
 
 def test_pretrain_smoke_writes_weights_and_card(tmp_path):
-    from caw_core.commands import toy
+    from caw_core.cli import main
     from caw_core.toy import load_toy_clip
 
-    args = argparse.Namespace(
-        toy_command="pretrain", minutes=None, steps=2, seed=0, out=str(tmp_path), batch_size=16,
-        lr=1e-3, threads=1, eval_every=0, print_every=1,
-    )
-    assert toy.run(args) == 0
+    args = ["toy", "pretrain", "--steps", "2", "--seed", "0", "--out", str(tmp_path), "--batch-size", "16",
+            "--lr", "1e-3", "--threads", "1", "--eval-every", "0", "--print-every", "1"]
+    assert main(args) == 0
     card = json.loads((tmp_path / "toy_clip.json").read_text())
     assert card["steps"] == 2 and card["config"]["seed"] == 0 and "--steps 2" in card["command"]
     assert set(card["zero_shot"]["tasks"]) == set(tw.TOY_TASKS)

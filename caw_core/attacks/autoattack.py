@@ -1,17 +1,34 @@
-"""AutoAttack (Croce & Hein, 2020) through pyautoattack, configured as FARE evaluates CLIP.
+"""AutoAttack (Croce & Hein, 2020) through pyautoattack, in the configurations the CLIP papers evaluate with.
 
 Threat model: white-box, ``{x' : ||x' - x|| <= eps, x' in [0, 1]^d}`` for
 ``norm`` ``"linf"`` or ``"l2"`` (eps in pixel units), inputs in [0, 1].
 
-Configuration ('custom' version, the most careful reference's protocol):
+The attacks of a configuration run one after the other, each on the images
+the earlier ones did not break ('custom' version of pyautoattack):
 
-- APGD-CE: step-size-free PGD on the cross-entropy, ``steps`` iterations
-  (100), one restart (AutoAttack's own default is 5; FARE uses 1);
-- APGD-T: targeted APGD on the DLR loss
+- ``apgd-ce``: step-size-free PGD on the cross-entropy, ``steps`` iterations,
+  ``restarts`` random restarts;
+- ``apgd-t``: targeted APGD on the DLR loss
   ``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)`` against each of the
-  ``min(9, C - 1)`` most likely wrong classes t, one restart each. The DLR
-  ratio needs the 3rd and 4th largest logits, so with fewer than 4 classes
-  (PCAM has 2) only APGD-CE runs.
+  ``min(9, C - 1)`` most likely wrong classes t, one restart each;
+- ``apgd-dlr``: untargeted APGD on the DLR loss, ``restarts`` restarts;
+- ``fab-t``, ``square``: AutoAttack's own (standard-version) settings.
+
+The DLR ratio needs the 3rd and 4th largest logits, so with fewer than 4
+classes (PCAM has 2) the DLR attacks are dropped and only APGD-CE runs.
+
+Configurations (``CONFIGS``), checked against the reference code:
+
+- ``aa`` (caw's default; CAW line of papers): APGD-CE with 1 restart + APGD-T;
+- ``aafare``: what FARE's evaluation runs (chs20/RobustVLM,
+  ``CLIP_benchmark/clip_benchmark/metrics/zeroshot_classification.py`` at
+  d257a53: ``AutoAttack(..., attacks_to_run=('apgd-ce', 'apgd-t'),
+  version='custom')``, which keeps AutoAttack's constructor defaults,
+  i.e. APGD-CE with **5 restarts** and APGD-T with 1 restart x 9 targets,
+  100 iterations each; APGD-CE alone for 2-class tasks);
+- ``aastd``: standard AutoAttack (APGD-CE 1 restart, APGD-T 9 targets, FAB-T,
+  Square 5000 queries), as PMG-AFT reports;
+- ``aadlr``: APGD-CE + APGD-DLR, 1 restart each.
 
 An image counts as broken as soon as one attack flips it; the returned batch
 holds each broken image's successful adversarial and the clean image where
@@ -23,6 +40,7 @@ reseeds torch's global RNG; the caller's RNG state is restored afterwards.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -35,32 +53,57 @@ from caw_core.attacks.pgd import NORMS, eval_mode
 LOGGER = logging.getLogger(__name__)
 AA_NORMS = {"linf": "Linf", "l2": "L2"}
 MAX_TARGET_CLASSES = 9
-MIN_CLASSES_FOR_TARGETED = 4
+MIN_CLASSES_FOR_DLR = 4
+DLR_ATTACKS = ("apgd-t", "apgd-dlr", "fab-t")
 
 
-def autoattack_attacks(num_classes: int) -> list[str]:
-    """The attacks run for a task of ``num_classes``: apgd-ce, plus apgd-t when DLR can run."""
-    return ["apgd-ce", "apgd-t"] if num_classes >= MIN_CLASSES_FOR_TARGETED else ["apgd-ce"]
+@dataclass(frozen=True)
+class AAConfig:
+    """Which of AutoAttack's attacks run, and APGD-CE/APGD-DLR's restarts."""
+
+    attacks: tuple[str, ...] = ("apgd-ce", "apgd-t")
+    restarts: int = 1
+
+    def describe(self) -> str:
+        names = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "apgd-dlr": "APGD-DLR", "fab-t": "FAB-T",
+                 "square": "Square"}
+        parts = [names[a] + (f" ({self.restarts} restarts)" if a in ("apgd-ce", "apgd-dlr") and self.restarts > 1
+                             else "") for a in self.attacks]
+        return " + ".join(parts)
+
+
+CONFIGS = {
+    "aa": AAConfig(("apgd-ce", "apgd-t"), 1),
+    "aafare": AAConfig(("apgd-ce", "apgd-t"), 5),
+    "aastd": AAConfig(("apgd-ce", "apgd-t", "fab-t", "square"), 1),
+    "aadlr": AAConfig(("apgd-ce", "apgd-dlr"), 1),
+}
+
+
+def autoattack_attacks(num_classes: int, config: AAConfig = CONFIGS["aa"]) -> list[str]:
+    """The attacks run for a task of ``num_classes``: the DLR-based ones only with >= 4 classes."""
+    return [a for a in config.attacks if num_classes >= MIN_CLASSES_FOR_DLR or a not in DLR_ATTACKS]
 
 
 def build_autoattack(model: Callable[[torch.Tensor], torch.Tensor], num_classes: int, eps: float, norm: str,
-                     steps: int, seed: int, device: torch.device) -> AutoAttack:
-    """A pyautoattack ``AutoAttack`` with APGD-CE / APGD-T configured as in the module docstring."""
+                     steps: int, seed: int, device: torch.device, config: AAConfig = CONFIGS["aa"]) -> AutoAttack:
+    """A pyautoattack ``AutoAttack`` configured as in the module docstring."""
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     if int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps}")
     aa_norm = AA_NORMS[norm]
-    attack = AutoAttack(model, attacks=autoattack_attacks(num_classes), device=device, eps=eps, norm=aa_norm,
-                        seed=seed, version="custom")
+    attack = AutoAttack(model, attacks=autoattack_attacks(num_classes, config), device=device, eps=eps,
+                        norm=aa_norm, seed=seed, version="custom")
     attack.verbose = False
     attack.logger = LOGGER
     # Rebuilt rather than edited: APGD derives its step-size schedule from n_iter in __init__.
-    common = dict(n_restarts=1, n_iter=int(steps), eps=eps, norm=aa_norm, seed=seed, device=device,
-                  eot_iter=1, rho=0.75, verbose=False, logger=LOGGER)
-    attack.apgd = APGDAttack(model, loss="ce", **common)
+    common = dict(n_iter=int(steps), eps=eps, norm=aa_norm, seed=seed, device=device, eot_iter=1, rho=0.75,
+                  verbose=False, logger=LOGGER)
+    attack.apgd = APGDAttack(model, loss="ce", n_restarts=config.restarts, **common)
     attack.apgd_targeted = APGDAttack_targeted(
-        model, n_target_classes=max(1, min(MAX_TARGET_CLASSES, num_classes - 1)), **common)
+        model, n_restarts=1, n_target_classes=max(1, min(MAX_TARGET_CLASSES, num_classes - 1)), **common)
+    attack.fab.n_restarts, attack.fab.n_target_classes = 1, max(1, min(MAX_TARGET_CLASSES, num_classes - 1))
     return attack
 
 
@@ -73,6 +116,7 @@ def autoattack(
     steps: int = 100,
     seed: int = 0,
     state_path: Optional[str | Path] = None,
+    config: AAConfig = CONFIGS["aa"],
 ) -> torch.Tensor:
     """Adversarial images (B, 3, H, W) in the ``norm`` eps ball around ``images`` and in [0, 1].
 
@@ -87,7 +131,15 @@ def autoattack(
     with eval_mode(model), torch.autocast(device.type, enabled=False), torch.random.fork_rng(fork_devices):
         with torch.no_grad():
             num_classes = int(model(images[:1]).shape[1])
-        attack = build_autoattack(model, num_classes, eps, norm, steps, seed, device)
+        attack = build_autoattack(model, num_classes, eps, norm, steps, seed, device, config)
         adv, _ = attack.run_standard_evaluation(images, labels.to(device), batch_size=images.shape[0],
                                                 state_path=Path(state_path) if state_path is not None else None)
     return adv.detach()
+
+
+def autoattack_forwards(config: AAConfig, steps: int, num_classes: int) -> int:
+    """About how many forward passes per image one AutoAttack run costs at most (for progress bars)."""
+    targets = max(1, min(MAX_TARGET_CLASSES, num_classes - 1))
+    per_attack = {"apgd-ce": config.restarts * steps, "apgd-dlr": config.restarts * steps,
+                  "apgd-t": targets * steps, "fab-t": targets * steps, "square": 5000}
+    return 1 + sum(per_attack[a] for a in autoattack_attacks(num_classes, config))

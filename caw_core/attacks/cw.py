@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import torch
 
-from caw_core.attacks.pgd import pgd
+from caw_core.attacks.pgd import pgd, pgd_attack
 
 
 def cw_margin_per_example(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -42,3 +42,10 @@ def cw_pgd(
     """Adversarial images maximising the CW margin, in the ``norm`` eps ball and in [0, 1]."""
     return pgd(model, images, labels, eps, step_size, steps, norm=norm, random_start=random_start,
                loss_fn=cw_margin_per_example, generator=generator, stop_when_fooled=stop_when_fooled)
+
+
+def cw_attack(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, labels: torch.Tensor,
+              **budget) -> torch.Tensor:
+    """CW-PGD as evaluation runs it (see :func:`caw_core.attacks.pgd.pgd_attack`; ``budget``: eps, norm, steps,
+    step_size, seed)."""
+    return pgd_attack(model, images, labels, loss_fn=cw_margin_per_example, **budget)

@@ -7,30 +7,32 @@ import sys
 import time
 from typing import Optional
 
+from caw_core.commands.config_args import add_dataclass_options, config_from_args, positive_float, positive_int
+
+
+HELP = {
+    "out": "folder for runs, results, tables and figures",
+    "full": "learning-rate sweep on the validation split + 3 seeds + the ablation (hours on 2 CPU cores; resumable)",
+    "quick": "a 1-2 minute smoke run of the same pipeline",
+    "eps": "attack radius in /255 (training and evaluation)",
+    "n": "test images per task (default: the size's: 64, --full 100, --quick 16)",
+    "device": "cpu, cuda, auto",
+    "workers": "processes running a stage's independent jobs at once (each uses one CPU thread)",
+}
+
 
 def add_parser(subparsers) -> None:
     from caw_core.demo import DemoConfig
 
-    defaults = DemoConfig()
     parser = subparsers.add_parser(
         "demo", help="the CAW experiment in miniature on the embedded toy world (offline, CPU, ~10 min)",
         description="Fine-tune the embedded toy CLIP on toy-shape with every method (FT-Adv, TeCoA, PMG-AFT, "
                     "TGA-ZSR, FARE, CAW; same attack, budget and steps), evaluate vanilla and every fine-tune "
                     "zero-shot on every toy task (clean, PGD-10, AutoAttack) and write the tables (RESULTS.md) "
                     "and the clean-vs-robust plot into --out. --full also chooses each method's learning rate "
-                    "on a validation split, runs 3 seeds and CAW's ablation. Reruns skip finished work.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", default=defaults.out, help="folder for runs, results, tables and figures")
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--full", action="store_true",
-                      help="learning-rate sweep + 3 seeds + ablation (hours on 2 CPU cores; resumable)")
-    size.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run of the same pipeline")
-    parser.add_argument("--eps", type=float, default=defaults.eps, help="attack radius in /255 (training and "
-                                                                         "evaluation)")
-    parser.add_argument("--n", type=int, default=None, help="test images per task (default: the size's)")
-    parser.add_argument("--device", default=defaults.device, help="cpu, cuda, auto")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="processes running a stage's independent jobs at once (each uses one CPU thread)")
+                    "on a validation split, runs 3 seeds and CAW's ablation. Reruns skip finished work.")
+    add_dataclass_options(parser, DemoConfig, HELP,
+                          types={"eps": positive_float, "n": positive_int, "workers": positive_int})
     parser.set_defaults(run=run)
 
 
@@ -47,13 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.toy.experiment import Experiment
     from caw_core.toy.writeup import write_outputs
 
-    if (args.n is not None and args.n < 1) or not args.eps > 0 or args.workers < 1:
-        raise ValueError("--n and --workers must be >= 1 and --eps > 0")
-    size = "full" if args.full else "quick" if args.quick else "default"
-    experiment = Experiment(DemoConfig(out=args.out, size=size, device=args.device, eps=args.eps,
-                                       n=args.n).experiment())
+    config = config_from_args(DemoConfig, args)
+    experiment = Experiment(config.experiment())
     started = time.perf_counter()
-    for record in experiment.run(workers=args.workers):
+    for record in experiment.run(workers=config.workers):
         event = record["event"]
         clock = f"[{time.perf_counter() - started:6.0f}s]"
         if event in ("job", "finished"):
@@ -69,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{'  (reused)' if record['reused'] else ''}", file=sys.stderr)
         elif event == "selection":
             print(f"    chosen learning rates: {record['chosen']}", file=sys.stderr)
-    command = "caw-core demo" + {"full": " --full", "quick": " --quick", "default": ""}[size]
-    written = write_outputs(experiment, command, time.perf_counter() - started)
+    written = write_outputs(experiment, config.command(), time.perf_counter() - started)
     print(written["markdown"])
     print(f"table: {written['results_md']}", file=sys.stderr)
     for figure in written["figures"]:

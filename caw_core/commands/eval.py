@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from caw_core.commands.config_args import (add_dataclass_options, csv_list, given_options, non_negative_float,
+                                           non_negative_int, positive_int)
+
 EPILOG = """\
 models: --model/--pretrained name the base CLIP; each --checkpoint adds one fine-tuned
 model on that base, and '--checkpoint none' the base itself. Without --checkpoint the
@@ -15,7 +18,17 @@ The paper's table (vanilla CLIP and a CAW run, AutoAttack at eps 1/255, 1000 ima
       --datasets all --attacks clean,pgd,aa --eps 1 --n 1000 --out results/ --data-root data/
   caw-core report results/
 
-Rerunning the same command skips finished work and resumes an interrupted run.
+Rerunning the same command skips finished work and resumes an interrupted run; a result
+is reused only for the same weights (content hash) and attack/protocol configuration, so
+a continued or overwritten run is evaluated again.
+
+Protocols (--protocol) fix preprocessing, attack chain and n as a paper measured them:
+{protocols}
+--attacks and --n given explicitly override the protocol's.
+
+--check-masking runs the gradient-masking checks (caw_core.integrity) on one batch per
+model and dataset instead of the benchmark: more PGD steps and restarts must not help
+the model, and an unbounded attack must reach chance. Exit 1 when a check fails.
 
 Several GPUs (images sharded across processes; torchrun's own parser mistakes --n
 for its options, so write --images there):
@@ -26,69 +39,96 @@ for its options, so write --images there):
 def _n(text: str):
     if text.strip().lower() == "all":
         return "all"
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("n must be a positive integer or 'all'")
-    return value
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
 
 
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+def _eps(text: str) -> float:
+    try:
+        return non_negative_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 (units of 1/255), got {text!r}") from None
+
+
+_n.__name__ = "a positive integer or 'all'"
+_eps.__name__ = "a number of 1/255 units"
+
+HELP = {
+    "datasets": "comma-separated dataset names, or 'all' for the 16 of the protocol",
+    "protocol": "evaluation protocol: preprocessing, attack chain and n (see below)",
+    "eps": "radius in units of 1/255",
+    "norm": "threat model",
+    "n": "images per dataset (a fixed seeded subset, the same for every model) or 'all' (default: the protocol's; "
+         "caw: 1000); under torchrun spell it --images",
+    "batch_size": "images per batch per process",
+    "seed": "seeds the subset and the attacks",
+    "data_root": "folder holding the datasets",
+    "out": "results folder",
+    "device": "auto, cpu, cuda, cuda:1, mps",
+    "num_workers": "DataLoader workers",
+    "skip_existing": "reuse finished per-image results in --out (resume); --no-skip-existing recomputes",
+}
 
 
 def add_parser(subparsers) -> None:
+    from caw_core.attacks.registry import attack_choices
     from caw_core.evaluate import EvalConfig
+    from caw_core.protocols import PROTOCOLS
 
-    defaults = EvalConfig()
+    protocols = "\n".join(f"  {name}: {p.description}" for name, p in PROTOCOLS.items())
+    attacks = ", ".join(attack_choices())
     parser = subparsers.add_parser(
         "eval", help="zero-shot clean and robust accuracy (PGD, CW, AutoAttack) on the benchmark datasets",
         description="Zero-shot clean and robust accuracy of CLIP models on the benchmark datasets. Attacks run in "
                     "fp32, cheapest first, each only on the images still correct; robust accuracy is the worst "
                     "case per image. One results file per model/dataset/attack in --out.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="ViT-B-32",
-                        help="open_clip architecture of the base model, or 'toy' (default: %(default)s)")
-    parser.add_argument("--pretrained", default="openai",
-                        help="open_clip pretrained tag, local weights file, or 'none' for random init (default: %(default)s)")
+        epilog=EPILOG.format(protocols=protocols), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None,
+                        help="open_clip architecture of the base model, or 'toy' (default: ViT-B-32)")
+    parser.add_argument("--pretrained", default=None,
+                        help="open_clip pretrained tag, local weights file, or 'none' for random init (default: openai)")
     parser.add_argument("--checkpoint", action="append", default=None, metavar="PATH|none",
                         help="a caw run or checkpoint folder fine-tuned from the base; repeat for several; "
                              "'none' = the base model itself")
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME:PRETRAINED[:CHECKPOINT]",
-                        help="models given in full (instead of --model/--pretrained/--checkpoint)")
-    parser.add_argument("--datasets", type=_csv, default=["all"],
-                        help="comma-separated dataset names, or 'all' for the 16 of the protocol (default: all)")
-    parser.add_argument("--attacks", type=_csv, default=defaults.attacks,
-                        help="comma-separated from clean,pgd,cw,aa, optionally with steps (pgd100); pgd/cw default "
-                             "to 10 steps of 1/255, aa to 100 iterations (default: clean,pgd,aa)")
-    parser.add_argument("--eps", type=float, default=defaults.eps, help="radius in units of 1/255 (default: 1)")
-    parser.add_argument("--norm", choices=["linf", "l2"], default=defaults.norm)
-    parser.add_argument("--n", "--images", dest="n", type=_n, default=defaults.n,
-                        help="images per dataset (a fixed seeded subset, the same for every model) or 'all' "
-                             "(default: %(default)s); under torchrun spell it --images")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="images per batch per process")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds the subset and the attacks")
-    parser.add_argument("--data-root", default=defaults.data_root, help="folder holding the datasets")
-    parser.add_argument("--out", default=defaults.out, help="results folder (default: %(default)s)")
-    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--num-workers", type=int, default=defaults.num_workers, help="DataLoader workers")
-    parser.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=defaults.skip_existing,
-                        help="reuse finished per-image results in --out (resume); --no-skip-existing recomputes")
+                        help="models given in full (instead of --model/--pretrained/--checkpoint, which it cannot be "
+                             "combined with)")
+    help_texts = {**HELP, "attacks": f"comma-separated from {attacks}, optionally with steps (pgd100); pgd/cw default "
+                                     "to 10 steps, AutoAttacks to 100 iterations (default: the protocol's; caw: "
+                                     "clean,pgd,aa)"}
+    add_dataclass_options(parser, EvalConfig, help_texts, choices={"norm": ["linf", "l2"], "protocol": list(PROTOCOLS)},
+                          skip=("models",), aliases={"n": ("--images",)},
+                          types={"n": _n, "eps": _eps, "datasets": csv_list, "batch_size": positive_int,
+                                 "num_workers": non_negative_int})
+    parser.add_argument("--check-masking", action="store_true",
+                        help="run the gradient-masking checks instead of the benchmark (see below)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
 
-def config_from_args(args: argparse.Namespace):
+def eval_config(args: argparse.Namespace):
+    """The EvalConfig of the flags given: EvalConfig's defaults, the protocol's attacks and n, then the flags."""
     from caw_core.evaluate import EvalConfig, optional
     from caw_core.models import ModelSpec
+    from caw_core.protocols import get_protocol
 
     if args.models:
+        clash = [flag for flag, value in (("--model", args.model), ("--pretrained", args.pretrained),
+                                          ("--checkpoint", args.checkpoint)) if value is not None]
+        if clash:
+            raise ValueError(f"--models names every model in full; it cannot be combined with {', '.join(clash)} "
+                             "(write NAME:PRETRAINED:CHECKPOINT entries instead)")
         models = list(args.models)
     else:
-        pretrained = optional(args.pretrained)
-        models = [ModelSpec(args.model, pretrained, optional(c)) for c in args.checkpoint or ["none"]]
-    return EvalConfig(models=models, datasets=args.datasets, attacks=args.attacks, eps=args.eps, norm=args.norm,
-                      n=args.n, batch_size=args.batch_size, seed=args.seed, data_root=args.data_root, out=args.out,
-                      device=args.device, num_workers=args.num_workers, skip_existing=args.skip_existing)
+        pretrained = optional(args.pretrained if args.pretrained is not None else "openai")
+        models = [ModelSpec(args.model or "ViT-B-32", pretrained, optional(c)) for c in args.checkpoint or ["none"]]
+    given = given_options(EvalConfig, args)
+    protocol = get_protocol(given.get("protocol", EvalConfig.protocol))
+    given.setdefault("attacks", list(protocol.attacks))
+    given.setdefault("n", protocol.n)
+    return EvalConfig(**{**given, "models": models, "protocol": protocol.name})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,16 +137,23 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.evaluate import evaluate
     from caw_core.report import render_report
 
+    config = eval_config(args)
+    if args.check_masking:
+        return check_masking(config)
     bar = None
-    for record in evaluate(config_from_args(args)):
+    for record in evaluate(config):
         event = record["event"]
         if event == "progress" and not args.quiet:
             if bar is None:
                 bar = tqdm(total=record["total"], unit="img", dynamic_ncols=True, file=sys.stderr,
-                           desc=f"{record['dataset']} {record['attack']}")
+                           desc=f"[{record['item']}/{record['items']}] {record['dataset']} {record['attack']}")
             bar.update(record["done"] - bar.n)
+            postfix = {"all": f"{100 * record['overall']:.0f}%"}
+            if record["overall_eta_s"] is not None:
+                postfix["all ETA"] = f"{record['overall_eta_s'] / 60:.1f} min"
             if record["accuracy"] is not None:
-                bar.set_postfix(acc=f"{100 * record['accuracy']:.1f}%", refresh=False)
+                postfix["acc"] = f"{100 * record['accuracy']:.1f}%"
+            bar.set_postfix(postfix, refresh=False)
         elif event == "result":
             if bar is not None:
                 bar.close()
@@ -118,3 +165,19 @@ def run(args: argparse.Namespace) -> int:
         elif event == "done":
             print(render_report(record["out"]))
     return 0
+
+
+def check_masking(config) -> int:
+    """Print one line per model and dataset; 1 if any gradient-masking check failed."""
+    from caw_core.evaluate import check_gradient_masking_per_dataset
+
+    failed = False
+    for record in check_gradient_masking_per_dataset(config):
+        report = record["report"]
+        failed |= not report.ok
+        verdict = "ok" if report.ok else "FAILED: " + "; ".join(report.failures)
+        print(f"{record['model']} | {record['dataset']} | {record['n']} images: clean {100 * report.clean_acc:.1f}%, "
+              f"PGD-{report.weak['steps']} {100 * report.weak_robust_acc:.1f}%, PGD-{report.strong['steps']} x "
+              f"{report.strong['restarts']} {100 * report.strong_robust_acc:.1f}%, unbounded "
+              f"{100 * report.unbounded_acc:.1f}% (chance {100 * report.chance:.1f}%): {verdict}")
+    return 1 if failed else 0

@@ -10,28 +10,42 @@ import argparse
 import math
 import sys
 
-from caw_core.commands.config_args import non_negative_int, positive_float, positive_int
-from caw_core.toy.model import RESOURCES
+from caw_core.commands.config_args import (add_dataclass_options, given_options, non_negative_float,
+                                           non_negative_int, positive_float, positive_int, probability)
+from caw_core.io import atomic_path
+
+
+PRETRAIN_HELP = {
+    "steps": "exact number of steps (reproducible)",
+    "batch_size": "scene-caption pairs per step",
+    "lr": "AdamW learning rate",
+    "weight_decay": "AdamW weight decay",
+    "warmup_steps": "linear warm-up steps",
+    "keep_prob": "chance a caption names each of colour/texture/size/position",
+    "shape_prob": "chance a caption names the shape",
+    "seed": "seeds the scenes and the weights",
+    "threads": "torch CPU threads",
+    "eval_every": "zero-shot check every N steps (0: only at the end)",
+    "eval_images": "test scenes per task for the final card",
+    "out_dir": "folder for the weights and card",
+}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from caw_core.toy.pretrain import PretrainConfig
 
-    defaults = PretrainConfig()
     parser = subparsers.add_parser("toy", help="the embedded toy world and its tiny CLIP")
     sub = parser.add_subparsers(dest="toy_command", required=True)
 
     pre = sub.add_parser("pretrain", help="pretrain the toy CLIP and write weights + card")
-    budget = pre.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=positive_float, help="time budget; the step count is estimated from a short benchmark")
-    budget.add_argument("--steps", type=positive_int, help=f"exact number of steps (reproducible; default {defaults.steps})")
-    pre.add_argument("--seed", type=int, default=0)
-    pre.add_argument("--out", default=str(RESOURCES), help="folder for toy_clip.safetensors/.json (default: the package's)")
-    pre.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
-    pre.add_argument("--lr", type=positive_float, default=defaults.lr)
-    pre.add_argument("--threads", type=positive_int, default=defaults.threads)
-    pre.add_argument("--eval-every", type=non_negative_int, default=0, help="zero-shot check every N steps (0: only at the end)")
-    pre.add_argument("--print-every", type=positive_int, default=10)
+    pre.add_argument("--minutes", type=positive_float,
+                     help="time budget instead of --steps; the step count is estimated from a short benchmark")
+    add_dataclass_options(pre, PretrainConfig, PRETRAIN_HELP, skip=("extra", "name"), aliases={"out_dir": ("--out",)},
+                          types={"steps": positive_int, "batch_size": positive_int, "lr": positive_float,
+                                 "weight_decay": non_negative_float, "warmup_steps": non_negative_int,
+                                 "keep_prob": probability, "shape_prob": probability, "threads": positive_int,
+                                 "eval_every": non_negative_int, "eval_images": positive_int})
+    pre.add_argument("--print-every", type=positive_int, default=10, help="print every N steps (default: 10)")
 
     sample = sub.add_parser("sample", help="save a grid of toy scenes with their captions")
     sample.add_argument("--out", required=True, help="PNG path")
@@ -52,15 +66,10 @@ def run(args) -> int:
 def _pretrain(args) -> int:
     from caw_core.toy.pretrain import PretrainConfig, estimate_steps, pretrain
 
-    config = PretrainConfig(
-        steps=args.steps or PretrainConfig.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        threads=args.threads,
-        eval_every=args.eval_every,
-        out_dir=args.out,
-    )
+    given = given_options(PretrainConfig, args)
+    if args.minutes is not None and "steps" in given:
+        raise ValueError("give --minutes or --steps, not both")
+    config = PretrainConfig(**given)
     if args.minutes is not None:
         config.steps = estimate_steps(config, args.minutes)
         print(f"{args.minutes:g} min at this machine's speed -> {config.steps} steps; to reproduce: {config.command()}")
@@ -101,6 +110,7 @@ def _sample(args) -> int:
         grid.paste(Image.fromarray(images[i]).resize((cell, cell), Image.NEAREST), (x, y))
         text = tw.caption(scenes, i, template="{}").replace(" in the ", "\nin the ").replace(" on a ", "\non a ")
         draw.multiline_text((x, y + cell + 2), text, fill="black", spacing=2)
-    grid.save(args.out)
+    with atomic_path(args.out) as tmp:
+        grid.save(tmp, format="PNG")
     print(f"wrote {n} scenes to {args.out}", file=sys.stderr)
     return 0

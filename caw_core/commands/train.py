@@ -9,6 +9,7 @@ short ``--<option>`` exists while no other method has an option of the same name
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from caw_core.commands.config_args import (
@@ -16,8 +17,12 @@ from caw_core.commands.config_args import (
     add_dataclass_options,
     add_method_options,
     config_from_args,
+    given_options,
     method_options_from_args,
 )
+
+# What a resumed run may change: how long it runs and its bookkeeping, never the recipe.
+RESUME_OVERRIDES = ("epochs", "max_steps", "save_every", "keep_last", "num_workers", "device", "clean_acc_every")
 
 HELP = {
     "method": "training objective",
@@ -46,6 +51,8 @@ HELP = {
     "device": "auto, cpu, cuda, cuda:1, mps",
     "num_workers": "DataLoader worker processes",
     "clean_acc_every": "measure train clean accuracy every N steps (methods that don't compute it anyway)",
+    "cache_original_features": "compute the frozen tower's features on each clean training image once and reuse "
+                               "them across epochs and resumes (default: on unless the training transform is random)",
     "runs_dir": "folder of run folders",
     "name": "run folder name (default: method-data-timestamp)",
     "save_every": "checkpoint every N steps (and at the end or on stop)",
@@ -72,7 +79,8 @@ def add_parser(subparsers) -> None:
         description="Adversarially fine-tune CLIP's image tower with CAW or a baseline. The defaults are the CAW "
                     "paper's recipe: ViT-B-32/openai on TinyImageNet, PGD-2 at eps 1/255, SGD, 10 epochs; each "
                     "method's learning rate, optimizer and attack default to its reference's recipe. The "
-                    "warm-up never exceeds a tenth of the run.",
+                    "warm-up never exceeds a tenth of the run. Ctrl-C or SIGTERM saves a checkpoint of the "
+                    "current step and exits 130/143; --resume continues exactly.",
         formatter_class=DefaultsHelpFormatter)
     choices = {"method": list(METHODS), "attack_norm": ["linf", "l2"], "optimizer": list(OPTIMIZERS),
                "precision": list(PRECISIONS)}
@@ -80,7 +88,8 @@ def add_parser(subparsers) -> None:
     add_dataclass_options(parser, TrainConfig, help_texts, choices, skip=("method_options",))
     parser.add_argument("--resume", metavar="RUN_DIR", default=None,
                         help="continue the run in RUN_DIR from its latest checkpoint (its config is reused; "
-                             "--epochs/--max-steps given here extend it)")
+                             f"only --{', --'.join(k.replace('_', '-') for k in RESUME_OVERRIDES)} may be given "
+                             "with it)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_method_options(parser, METHODS)
     parser.set_defaults(run=run)
@@ -93,12 +102,15 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if any(dest.startswith("method_option:") for dest in vars(args)):
             raise ValueError("a resumed run keeps the method options of its config.json; start a new run to change them")
-        defaults = TrainConfig()
-        extend = {k: getattr(args, k) for k in ("epochs", "max_steps") if getattr(args, k) != getattr(defaults, k)}
-        config = resume_config(args.resume, **extend)
+        given = given_options(TrainConfig, args)
+        fixed = sorted(set(given) - set(RESUME_OVERRIDES))
+        if fixed:
+            raise ValueError(f"--{fixed[0].replace('_', '-')} cannot be changed when resuming (the run's config.json "
+                             f"is reused); only --{', --'.join(k.replace('_', '-') for k in RESUME_OVERRIDES)} can")
+        config = resume_config(args.resume, **given)
         trainer = Trainer(config, resume=True)
     else:
-        options = method_options_from_args(args, method_class(args.method).name)
+        options = method_options_from_args(args, method_class(args.method or TrainConfig.method).name)
         trainer = Trainer(config_from_args(TrainConfig, args, method_options=options))
     show = trainer.ctx.is_main and not args.quiet
     bar = None
@@ -120,4 +132,6 @@ def run(args: argparse.Namespace) -> int:
     if trainer.ctx.is_main:
         print(f"{last.get('event', 'done')} at step {last.get('step')} of {last.get('total_steps')}; "
               f"checkpoints in {trainer.run_dir / 'checkpoints'}")
+    if last.get("signal"):  # stopped by SIGINT/SIGTERM after saving: the shell convention 128 + signal
+        return 128 + int(signal.Signals[last["signal"]])
     return 0

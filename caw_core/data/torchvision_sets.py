@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets as tvd
 
 from caw_core.data.layout import Layout
-from caw_core.data.names import clean_classname
+from caw_core.data.names import clean_classname, strip_model_year
 from caw_core.data.registry import DatasetSpec, register
 from caw_core.data.safe_pickle import require_plain_pickle
 
@@ -430,7 +430,7 @@ register_torchvision(
         "(mirrors, e.g. Kaggle), into root/stanford_cars",
     ),
     dataset_cls=tvd.StanfordCars,
-    classnames=_cleaned(),
+    classnames=lambda data: [strip_model_year(name) for name in _cleaned()(data)],
     download_note="Its official URL (ai.stanford.edu/~jkrause/cars) is dead, so torchvision cannot "
     "download it; get the files from a mirror (e.g. Kaggle 'stanford-cars-dataset').",
 )

@@ -11,8 +11,10 @@ differ only in the label they read off:
     val     1,000 scenes, stream seed 3, every composition: for choosing hyper-parameters
             (the toy experiment's learning rates) on the training task; no reported number uses it
 
-Scenes are rendered on access (random-access, deterministic). The 64x64 uint8
-render goes through the registry's PIL -> tensor ``transform``, which resizes
+Scenes are rendered on first access (random-access, deterministic) and kept
+in the per-process render cache of :func:`caw_core.data.toyworld.rendered`;
+a DataLoader batch of misses is rendered in one vectorised call
+(``__getitems__``). The 64x64 uint8 render goes through the registry's PIL -> tensor ``transform``, which resizes
 it to the requested ``image_size`` (at 64 that is the identity), so the toy
 tasks behave exactly like image-folder datasets.
 """
@@ -23,7 +25,6 @@ from pathlib import Path
 from typing import Callable
 
 from PIL import Image
-from torch.utils.data import Dataset
 
 from caw_core.data import toyworld as tw
 from caw_core.data.registry import DatasetSpec, register
@@ -49,8 +50,10 @@ TASKS = {
 assert tuple(TASKS) == tw.TOY_TASKS
 
 
-class ToySceneDataset(Dataset):
-    """``n`` toy scenes of stream ``seed``, labelled by one ``attribute``."""
+class ToySceneDataset:
+    """``n`` toy scenes of stream ``seed``, labelled by one ``attribute`` (a map-style dataset: torch's
+    DataLoader takes any object with ``__len__`` and ``__getitem__``; not subclassing torch's ``Dataset`` keeps
+    this module, and so ``caw-core data check``, free of torch)."""
 
     def __init__(self, attribute: str, seed: int, n: int, composition: str, transform: Callable):
         self.attribute, self.seed, self.n = attribute, seed, n
@@ -60,11 +63,16 @@ class ToySceneDataset(Dataset):
         return self.n
 
     def __getitem__(self, index: int):
-        if not 0 <= index < self.n:
-            raise IndexError(index)
-        scenes = tw.sample_scenes(self.seed, [index], self.composition)
-        image = Image.fromarray(tw.render_uint8(scenes)[0])
-        return self.transform(image), int(scenes.labels(self.attribute)[0])
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> list:
+        """The items of ``indices`` (the DataLoader's batched fetch)."""
+        for index in indices:
+            if not 0 <= index < self.n:
+                raise IndexError(index)
+        images, labels = tw.rendered(self.seed, indices, self.composition)
+        column = list(tw.ATTRIBUTES).index(self.attribute)
+        return [(self.transform(Image.fromarray(image)), int(label[column])) for image, label in zip(images, labels)]
 
 
 def _builder(attribute: str):

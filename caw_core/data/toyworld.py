@@ -22,6 +22,12 @@ reproducible and random-access, and streams with different seeds (pretraining,
 fine-tuning train split, test split) are disjoint. Rendering is vectorised over
 a batch with numpy.
 
+Rendering is cached per process (:func:`rendered`): a scene is drawn once
+and its uint8 pixels and labels are kept, keyed by ``(WORLD_VERSION, seed,
+composition, index)``, so training two methods on the same split and
+evaluating every model under every attack on the same test scenes render each
+scene once. Bump :data:`WORLD_VERSION` whenever a change alters any scene.
+
 Honest zero-shot: the colour x texture pairs in :data:`HELD_OUT_PAIRS` never
 occur in the pretraining stream or in the task ``train`` splits
 (``composition="seen"``); task ``test`` splits draw from every composition
@@ -36,6 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 
 IMAGE_SIZE = 64
+WORLD_VERSION = 1  # part of the render-cache key: bump it when sample_scenes or render change any pixel
+RENDER_CACHE_BYTES = 512 * 2**20  # the cache stops growing here (~43k scenes); later scenes render uncached
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring")
 COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "white")
@@ -254,6 +262,33 @@ def render(sc: Scenes) -> np.ndarray:
 def render_uint8(sc: Scenes) -> np.ndarray:
     """(N, S, S, 3) uint8 images."""
     return (render(sc) * 255.0 + 0.5).astype(np.uint8)
+
+
+_RENDERED: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # key -> (image uint8 (S, S, 3), labels (5,))
+_SCENE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3 + len(ATTRIBUTES) * 8
+
+
+def rendered(seed: int, indices, composition: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of scenes ``indices`` of stream ``seed``: (N, S, S, 3) uint8 and (N, 5) attribute
+    indices in :data:`ATTRIBUTES` order -- ``render_uint8`` and ``scene_labels`` of ``sample_scenes``, drawing
+    only the scenes not already in the per-process cache (in one vectorised batch)."""
+    indices = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
+    keys = [(WORLD_VERSION, int(seed), composition, i) for i in indices]
+    missing = list(dict.fromkeys(i for i, key in zip(indices, keys) if key not in _RENDERED))
+    fresh = {}
+    if missing:
+        scenes = sample_scenes(seed, missing, composition)
+        fresh = dict(zip(missing, zip(render_uint8(scenes), scene_labels(scenes))))
+        room = max(0, (RENDER_CACHE_BYTES - len(_RENDERED) * _SCENE_BYTES) // _SCENE_BYTES)
+        for index in missing[:room]:
+            _RENDERED[(WORLD_VERSION, int(seed), composition, index)] = fresh[index]
+    pairs = [_RENDERED.get(key) or fresh[i] for i, key in zip(indices, keys)]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def clear_render_cache() -> None:
+    """Forget every cached scene (tests; or to give the memory back)."""
+    _RENDERED.clear()
 
 
 def caption(sc: Scenes, i: int, keep: np.ndarray | None = None, template: str = "a photo of a {}.") -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -69,6 +70,16 @@ def toy_weights_path() -> Path:
     return Path(str(resources.files("caw_core") / "resources" / "toy_clip.safetensors"))
 
 
+@functools.lru_cache(maxsize=None)
+def tokenizer_for(name: str):
+    """open_clip's tokenizer of architecture ``name``, built once per process (building one reads the BPE
+    vocabulary; it cost 5% of the quick demo when every model load rebuilt it). Tokenizers keep no state
+    between calls, so every model of the architecture shares it."""
+    import open_clip
+
+    return open_clip.get_tokenizer(name)
+
+
 def _check_arch(name: str) -> None:
     import open_clip
 
@@ -113,7 +124,7 @@ def _create_clip(name: str, pretrained: Optional[str]):
             f"could not get the {pretrained!r} weights of {name}: {exc}. Without internet, download them elsewhere "
             "and pass the file with --pretrained /path/to/open_clip_pytorch_model.bin (or .safetensors)."
         ) from exc
-    return clip, open_clip.get_tokenizer(name), open_clip.get_model_preprocess_cfg(clip), name
+    return clip, tokenizer_for(name), open_clip.get_model_preprocess_cfg(clip), name
 
 
 def load_model(spec: ModelSpec | str = ModelSpec(), device: str | torch.device = "cpu") -> ZeroShotCLIP:

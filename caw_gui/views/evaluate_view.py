@@ -7,14 +7,15 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -35,20 +36,31 @@ from caw_core.demo import TOY_RECIPE
 from caw_core.evaluate import EvalConfig
 from caw_core.models import ModelSpec
 from caw_core.models.checkpoint import CheckpointError
+from caw_core.attacks.registry import attack_choices
 from caw_core.report import RENDERERS, Report, Table, build_report
-from caw_core.results import load_results, model_id
+from caw_core.results import ResultsFileError, load_results
 from caw_gui.views.train_view import format_duration
 from caw_gui.widgets.banner import MessageBanner
 from caw_gui.widgets.view_layout import banner_over_split
 from caw_gui.widgets.model_picker import browse_run_folder, list_runs, spec_from_checkpoint
 from caw_gui.widgets.results_view import ResultsChart, ResultsTable
+from caw_gui.widgets.topk_chart import EXPORT_FORMATS, export_widget
 from caw_gui.workers.jobs import EvalJob
 from caw_gui.workers.task import Task
 
 log = logging.getLogger("caw_gui")
 
-ATTACK_CHOICES = {"PGD": "pgd", "CW": "cw", "AutoAttack": "aa"}
+ATTACK_CHOICES = {name: label for name, label in attack_choices().items() if name != "clean"}  # the registry's
+DEFAULT_ATTACKS = ("pgd",)
 EXPORTS = {"Markdown": "md", "CSV": "csv", "JSON": "json"}
+STEPS_TOOLTIP = ("Iterations of each attack: PGD/CW steps, or the iterations of each APGD run of AutoAttack. "
+                 "'default' = each attack's own (PGD/CW 10, AutoAttack 100). Same meaning in the playground.")
+
+
+def setting_text(table: Table) -> str:
+    """'caw: linf ε 12/255, n 100' for a table's setting."""
+    s = table.setting
+    return f"{s['protocol']}: {s['norm']} ε {s['eps']:g}/255, n {s['n']}, seed {s['seed']}"
 
 
 def _checked_items(tree: QTreeWidget) -> list[QTreeWidgetItem]:
@@ -61,68 +73,90 @@ def _checked_items(tree: QTreeWidget) -> list[QTreeWidgetItem]:
 
 
 class EvaluateView(QWidget):
-    """Pick models, datasets and attacks; run the benchmark in a worker; read the table; export it."""
+    """Pick models, datasets and attacks; run the benchmark in a worker; read the table; export it.
+
+    The table shows the results folder (loaded on start, and after "Open results folder…"), one
+    evaluation setting at a time; a running benchmark updates it as results land, its averages
+    labelled partial until the run ends.
+    """
 
     def __init__(self, settings, parent=None):
         super().__init__(parent)
         self.settings = settings
         self.base_model: ModelSpec = settings.model_spec
         self.task: Optional[Task] = None
+        self.job: Optional[EvalJob] = None
         self.config: Optional[EvalConfig] = None
         self.table: Optional[Table] = None
         self.report: Optional[Report] = None
-        self._where, self._started = "", 0.0
-        self._datasets_seen = self._datasets_total = 0
+        self._started = 0.0
         self._unticked: set[str] = set()  # model entries the user unticked stay unticked on refresh
         self.banner = MessageBanner()
-        banner_over_split(self, self.banner, self._build_form(), self._build_results(), (380, 900))
+        banner_over_split(self, self.banner, self._build_form(), self._build_results(), (360, 660))
         self.refresh_sources()
         self._update_buttons()
+        QShortcut(QKeySequence("Ctrl+Return"), self, self.run)
+        QShortcut(QKeySequence(Qt.Key_Escape), self, self.cancel)
 
     # -- layout ------------------------------------------------------------------------------------------------
     def _build_form(self) -> QWidget:
         self.models = QTreeWidget()
         self.models.setHeaderHidden(True)
         self.models.setRootIsDecorated(False)
+        self.models.setMinimumHeight(60)
+        self.models.setToolTip("The vanilla model and the fine-tuned runs in the runs folder; ticked ones are "
+                               "evaluated")
         add_checkpoint = QPushButton("Add checkpoint…")
+        add_checkpoint.setToolTip("Evaluate a caw run folder from elsewhere")
         add_checkpoint.clicked.connect(lambda: self.add_checkpoint())
         self.datasets = QTreeWidget()
         self.datasets.setHeaderLabels(["Dataset", "Status"])
-        self.datasets.setColumnWidth(0, 210)
-        self.attacks = {label: QCheckBox(label) for label in ATTACK_CHOICES}
-        self.attacks["PGD"].setChecked(True)
-        attack_row = QHBoxLayout()
-        attack_row.addWidget(QLabel("clean +"))
-        for box in self.attacks.values():
-            attack_row.addWidget(box)
+        self.datasets.setColumnWidth(0, 190)
+        self.datasets.setMinimumHeight(80)
+        self.attacks = {name: QCheckBox(name) for name in ATTACK_CHOICES}
+        attack_grid = QGridLayout()
+        attack_grid.addWidget(QLabel("clean +"), 0, 0)
+        for index, (name, box) in enumerate(self.attacks.items()):
+            box.setToolTip(ATTACK_CHOICES[name])
+            box.setChecked(name in DEFAULT_ATTACKS)
+            attack_grid.addWidget(box, index // 3, 1 + index % 3)
         self.steps = QSpinBox()
-        self.steps.setRange(1, 1000)
-        self.steps.setValue(10)
-        self.steps.setToolTip("Iterations of PGD and CW (AutoAttack uses its own default of 100)")
+        self.steps.setRange(0, 1000)
+        self.steps.setSpecialValueText("default")
+        self.steps.setValue(0)
+        self.steps.setToolTip(STEPS_TOOLTIP)
         self.eps = QDoubleSpinBox()
         self.eps.setRange(0, 64)
         self.eps.setValue(TOY_RECIPE.eps)  # the toy world's; the paper evaluates at 1/255
         self.eps.setSingleStep(0.5)
+        self.eps.setToolTip("ε: the attack radius in grey levels out of 255 (ℓ∞: the largest change per pixel); "
+                            "the paper evaluates at 1/255, the toy world at 12/255")
         self.norm = QComboBox()
         self.norm.addItems(["linf", "l2"])
+        self.norm.setToolTip("The threat model's norm: ℓ∞ (per-pixel bound, the paper's) or ℓ2")
         self.n = QSpinBox()
         self.n.setRange(1, 1_000_000)
         self.n.setValue(100)
+        self.n.setToolTip("n: images per dataset, a fixed seeded subset (the same for every model); the paper "
+                          "uses 1000")
         self.batch = QSpinBox()
         self.batch.setRange(1, 4096)
         self.batch.setValue(50)
+        self.batch.setToolTip("Images attacked at once; lower it if memory runs out")
         self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("Evaluate every ticked model on every ticked dataset (Ctrl+Enter); finished "
+                                   "results are reused")
         self.run_button.clicked.connect(self.run)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop within one forward pass of the running attack (Esc); finished "
+                                      "batches are kept and Run resumes")
         self.cancel_button.clicked.connect(self.cancel)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
-        self.results_label = QLabel()
-        self.results_label.setWordWrap(True)
 
         form = QFormLayout()
-        form.addRow("Attacks", attack_row)
+        form.addRow("Attacks", attack_grid)
         form.addRow("Steps", self.steps)
         form.addRow("ε (/255)", self.eps)
         form.addRow("Norm", self.norm)
@@ -136,13 +170,37 @@ class EvaluateView(QWidget):
         column.addWidget(QLabel("<b>Datasets</b> (status under the data root)"))
         column.addWidget(self.datasets, 2)
         column.addLayout(form)
-        column.addWidget(self.results_label)
         column.addLayout(buttons)
         return box
 
     def _build_results(self) -> QWidget:
+        self.results_label = QLabel()
+        self.results_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        open_folder = QPushButton("Open results folder…")
+        open_folder.setToolTip("Choose a results folder and show its table")
+        open_folder.clicked.connect(lambda: self.open_results_folder())
+        show_folder = QPushButton("Show in file manager")
+        show_folder.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.settings.results_dir)))
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.results_label, 1)
+        folder_row.addWidget(open_folder)
+        folder_row.addWidget(show_folder)
+        self.setting_box = QComboBox()
+        self.setting_box.setToolTip("Results are tabled per evaluation setting (protocol, norm, ε, n, seed)")
+        self.setting_box.activated.connect(lambda _: self._show_table())
+        self.per_attack = QCheckBox("Per-attack rows")
+        self.per_attack.setToolTip("Also show the accuracy after each link of the attack chain "
+                                   "(clean → pgd → aa), as the exports do")
+        self.per_attack.toggled.connect(lambda _: self._show_table())
+        setting_row = QHBoxLayout()
+        setting_row.addWidget(QLabel("Setting:"))
+        setting_row.addWidget(self.setting_box, 1)
+        setting_row.addWidget(self.per_attack)
         self.progress_label = QLabel("idle")
+        self.progress_label.setWordWrap(True)
         self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("%p% of the whole benchmark")
         self.table_view = ResultsTable()
         self.chart = ResultsChart()
         self.flags_label = QLabel()
@@ -155,12 +213,20 @@ class EvaluateView(QWidget):
             button.clicked.connect(lambda _=False, f=fmt: self.export(f))
             self.export_buttons[fmt] = button
             export_row.addWidget(button)
+        chart_button = QPushButton("Chart…")
+        chart_button.setToolTip("Save the bar chart as PNG or SVG")
+        chart_button.clicked.connect(lambda: self.export_chart())
+        self.export_buttons["chart"] = chart_button
+        export_row.addWidget(chart_button)
         export_row.addStretch(1)
         split = QSplitter(Qt.Vertical)
         split.addWidget(self.table_view)
         split.addWidget(self.chart)
         panel = QWidget()
         column = QVBoxLayout(panel)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(folder_row)
+        column.addLayout(setting_row)
         column.addWidget(self.progress_label)
         column.addWidget(self.progress)
         column.addWidget(split, 1)
@@ -174,7 +240,7 @@ class EvaluateView(QWidget):
         self.refresh_sources()
 
     def refresh_sources(self) -> None:
-        """Re-list models (base + runs) and datasets (with found/missing at the data root)."""
+        """Re-list models (base + runs) and datasets (with found/missing at the data root); reload the results."""
         self._unticked |= {self.models.topLevelItem(i).text(0) for i in range(self.models.topLevelItemCount())
                            if self.models.topLevelItem(i).checkState(0) != Qt.Checked}
         self.models.clear()
@@ -183,7 +249,16 @@ class EvaluateView(QWidget):
         for run in list_runs(self.settings.runs_dir):
             self._add_run(str(run))
         self._fill_datasets()
-        self.results_label.setText(f"Results folder: {self.settings.results_dir}")
+        self.refresh_table()
+
+    def open_results_folder(self, folder: str = "") -> bool:
+        """Make ``folder`` (chosen in a dialog when empty) the results folder and show its tables."""
+        folder = folder or QFileDialog.getExistingDirectory(self, "Open results folder", self.settings.results_dir)
+        if not folder:
+            return False
+        self.settings.results_dir = folder
+        self.refresh_table()
+        return True
 
     def _add_model(self, text: str, spec: ModelSpec, checked: bool) -> QTreeWidgetItem:
         item = QTreeWidgetItem([text])
@@ -247,8 +322,7 @@ class EvaluateView(QWidget):
                              f"{self.settings.data_root} (Settings → Data root…):\n\n"
                              + "\n".join(status.describe() for status in missing))
         steps = self.steps.value()
-        attacks = [f"{name}{steps}" if name != "aa" else name
-                   for label, name in ATTACK_CHOICES.items() if self.attacks[label].isChecked()]
+        attacks = [f"{name}{steps}" if steps else name for name, box in self.attacks.items() if box.isChecked()]
         config = EvalConfig(models=models, datasets=datasets, attacks=attacks, eps=self.eps.value(),
                             norm=self.norm.currentText(), n=self.n.value(), batch_size=self.batch.value(),
                             data_root=self.settings.data_root, out=self.settings.results_dir,
@@ -266,28 +340,30 @@ class EvaluateView(QWidget):
             return
         self.banner.clear()
         self.config = config
-        self._datasets_total = len(config.datasets) * len(config.models)
-        self._datasets_seen = 0
         self._started = time.perf_counter()
         self.progress.setValue(0)
-        self.progress_label.setText("loading…")
-        self.refresh_table()
-        self.task = Task(EvalJob(config), self)
+        self.progress_label.setText("loading the model…")
+        self.job = EvalJob(config)
+        self.task = Task(self.job, self)
         self.task.record.connect(self._on_record)
         self.task.failed.connect(self._on_failed)
         self.task.finished.connect(self._on_finished)
         self.task.start()
+        self.refresh_table()
         self._update_buttons()
+
+    def _stop_job(self) -> None:
+        self.job.stop()  # reaches inside the running attack: it ends at its next forward pass
+        self.task.cancel()
 
     def cancel(self) -> None:
         if self.task is not None:
-            self.task.cancel()
-            self.progress_label.setText("cancelling after the current batch… (finished batches are saved; "
-                                        "Run again resumes)")
+            self._stop_job()
+            self.progress_label.setText("cancelling… (finished batches are saved; Run again resumes)")
 
     def shutdown(self, timeout_ms: int = 30_000) -> None:
         if self.task is not None:
-            self.task.cancel()
+            self._stop_job()
             self.task.wait(timeout_ms)
 
     def is_running(self) -> bool:
@@ -301,18 +377,18 @@ class EvaluateView(QWidget):
 
     def _on_record(self, record: dict) -> None:
         event = record["event"]
-        if event == "dataset":
-            self._datasets_seen += 1
-            self._where = (f"{record['model']} · {get_spec(record['dataset']).display_name} "
-                           f"({self._datasets_seen}/{self._datasets_total}, {record['n']} images)")
-            self.progress_label.setText(self._where)
-        elif event == "progress":
-            self.progress.setMaximum(max(record["total"], 1))
-            self.progress.setValue(record["done"])
-            eta = record.get("eta_s")
-            self.progress_label.setText(f"{self._where} · {record['attack']} {record['done']}/{record['total']}"
-                                        + (f" · ETA {format_duration(eta)} for this attack" if eta else ""))
-        elif event == "result":
+        if "overall" in record:
+            self.progress.setValue(round(1000 * record["overall"]))
+            eta = record["overall_eta_s"]
+            where = f"{record['model']} · {get_spec(record['dataset']).display_name}"
+            current = {"dataset": f"{where}: preparing {record.get('n', '')} images",
+                       "progress": f"{where} · {record.get('attack')} {record.get('done')}/{record.get('total')} "
+                                   "images",
+                       "result": f"{where} · {record.get('attack')} finished"}[event]
+            self.progress_label.setText(f"item {record['item']} of {record['items']} (models × datasets × attacks):"
+                                        f" {current} · elapsed {format_duration(time.perf_counter() - self._started)}"
+                                        + (f" · about {format_duration(eta)} left in total" if eta else ""))
+        if event == "result":
             self.refresh_table()
 
     def _on_failed(self, message: str, details: str) -> None:
@@ -320,35 +396,59 @@ class EvaluateView(QWidget):
         log.error("evaluation failed: %s\n%s", message, details)
 
     def _on_finished(self, status: str) -> None:
-        self.task = None
+        self.task = self.job = None
         elapsed = format_duration(time.perf_counter() - self._started)
         self.progress_label.setText({"done": f"finished in {elapsed}",
-                                     "cancelled": "cancelled: Run again to resume where it stopped",
+                                     "cancelled": f"cancelled after {elapsed}: Run again to resume where it stopped",
                                      "failed": "failed"}[status])
+        if status == "done":
+            self.progress.setValue(self.progress.maximum())
         self.refresh_table()
         self._update_buttons()
 
     # -- results -----------------------------------------------------------------------------------------------
     def refresh_table(self) -> None:
-        """Rebuild the table and chart from the results folder, for the current run's models and setting."""
-        if self.config is None:
-            return
-        c = self.config
-        ids = {model_id(spec) for spec in c.model_specs()}
-        setting = (c.norm, float(c.eps), c.n, c.seed)
-        results = [r for r in load_results(c.out) if r.key.model_id in ids and r.key.dataset in c.datasets
-                   and r.key.setting() == setting]
-        report = build_report(results)
-        self.table = report.tables[0] if report.tables else None
-        self.table_view.set_table(self.table)
+        """Reload the results folder; show the running (or last run's) setting, else the one chosen."""
+        self.results_label.setText(f"Results folder: {self.settings.results_dir}")
+        try:
+            results = load_results(self.settings.results_dir) if Path(self.settings.results_dir).is_dir() else []
+        except ResultsFileError as exc:
+            self.banner.show_message(f"Cannot read the results folder: {exc}", "error")
+            results = []
+        self.report = build_report(results)
+        chosen = self.setting_box.currentText()
+        if self.config is not None:
+            c = self.config
+            run = (c.protocol, c.norm, float(c.eps), c.n, c.seed)
+            chosen = next((setting_text(t) for t in self.report.tables
+                           if (t.setting["protocol"], t.setting["norm"], float(t.setting["eps"]), t.setting["n"],
+                               t.setting["seed"]) == run), chosen)
+        self.setting_box.clear()
+        self.setting_box.addItems([setting_text(t) for t in self.report.tables])
+        index = self.setting_box.findText(chosen)
+        self.setting_box.setCurrentIndex(index if index >= 0 else self.setting_box.count() - 1)
+        self._show_table()
+
+    def _show_table(self) -> None:
+        report = self.report or Report()
+        index = self.setting_box.currentIndex()
+        self.table = report.tables[index] if 0 <= index < len(report.tables) else None
+        partial = self.task is not None and self.config is not None and self.table is not None and \
+            self.setting_box.currentText() == self._run_setting_text()
+        self.table_view.set_table(self.table, per_attack=self.per_attack.isChecked(), partial=partial)
         self.chart.set_table(self.table)
-        self.flags_label.setText("<br>".join(f"<b>{f['level']}</b>: {f['message']}" for f in report.flags))
-        self.report = report
+        flags = report.flags
+        self.flags_label.setText("<br>".join(f"<b>{f['level']}</b>: {f['message']}" for f in flags[:6])
+                                 + (f"<br>… and {len(flags) - 6} more (in the exports)" if len(flags) > 6 else ""))
         self._update_buttons()
 
+    def _run_setting_text(self) -> str:
+        c = self.config
+        return f"{c.protocol}: {c.norm} ε {float(c.eps):g}/255, n {c.n}, seed {c.seed}"
+
     def export(self, fmt: str, path: str = "") -> Optional[Path]:
-        """Write the shown report as Markdown, CSV or JSON (the same renderers as ``caw-core report``)."""
-        if self.report is None or self.table is None:
+        """Write the shown setting's table as Markdown, CSV or JSON (the same renderers as ``caw-core report``)."""
+        if self.table is None:
             return None
         if not path:
             suffix = {"md": "Markdown (*.md)", "csv": "CSV (*.csv)", "json": "JSON (*.json)"}[fmt]
@@ -356,10 +456,27 @@ class EvaluateView(QWidget):
             path, _ = QFileDialog.getSaveFileName(self, "Export results", start, suffix)
         if not path:
             return None
+        shown = Report([self.table], list(self.report.flags))
         try:
-            Path(path).write_text(RENDERERS[fmt](self.report), encoding="utf-8")
+            Path(path).write_text(RENDERERS[fmt](shown), encoding="utf-8")
         except OSError as exc:
             self.banner.show_message(f"Could not write {path}: {exc}", "error")
             return None
         self.banner.show_message(f"Exported {path}", "info")
         return Path(path)
+
+    def export_chart(self, path: str = "") -> Optional[Path]:
+        """Save the bar chart as PNG or SVG."""
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Export chart", str(Path(self.settings.results_dir) /
+                                                                             "results_chart.png"),
+                                                  ";;".join(EXPORT_FORMATS.values()))
+        if not path:
+            return None
+        try:
+            written = export_widget(self.chart, path)
+        except (OSError, ValueError) as exc:
+            self.banner.show_message(f"Could not export the chart: {exc}", "error")
+            return None
+        self.banner.show_message(f"Exported {written}", "info")
+        return written

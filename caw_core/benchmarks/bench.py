@@ -1,16 +1,24 @@
 """Training-step and evaluation-attack benchmarks (``caw-core bench``).
 
+Three modes of a method's training step, which must not be confused:
+
+* ``optimized`` -- the code ``caw-core train`` runs;
+* ``naive`` -- caw's own loss formulas computed in the reference repositories' habits
+  (:mod:`caw_core.benchmarks.naive`): the same losses as ``optimized`` (tested), so the ratio prices the habits;
+* ``reference`` -- the PMG-AFT and TGA-ZSR repositories' own training steps, ported
+  (:mod:`caw_core.benchmarks.reference`): their losses, attack and text handling, not caw's. Each is timed
+  interleaved with caw's optimized step of the same method and caw's optimized CAW step.
+
 What is measured, per method and mode, on one synthetic batch (uniform random
 images at the model's input size, random labels, ``classes`` class names such
 as TinyImageNet's 200) that is reused every step, so data loading is excluded:
 
 * **step time** -- one whole training step of the recipe: PGD-2 (linf, eps =
   step = 1/255, random start) against the current tower, the method's loss,
-  backward and an SGD-momentum step. Optimised mode is the code the trainer
-  runs (:func:`caw_core.train.adversarial_losses` + :func:`optimizer_update`);
-  naive mode is the reference repositories' way (:mod:`caw_core.bench_naive`).
-  Both modes of a method are built in one process and timed interleaved
-  (optimised step, naive step, optimised step, ...) after ``warmup`` untimed
+  backward and an SGD-momentum step. Optimized mode is the code the trainer
+  runs (:func:`caw_core.train.adversarial_losses` + :func:`optimizer_update`).
+  The modes of a method are built in one process and timed interleaved
+  (optimized step, naive step, optimized step, ...) after ``warmup`` untimed
   steps each, so a shared machine's load swings hit both alike; the median
   (and the minimum) of ``steps`` wall-clock times is reported, with a CUDA
   synchronise after every step. images/s = batch size / median step time.
@@ -27,7 +35,7 @@ as TinyImageNet's 200) that is reused every step, so data loading is excluded:
 
 With ``isolate`` (the default) every job -- the memory of each (method,
 mode), the interleaved timing of each method, the evaluation -- runs in a
-fresh Python process (``python -m caw_core.bench JOB``), so one job's
+fresh Python process (``python -m caw_core.benchmarks.bench JOB``), so one job's
 allocations cannot inflate another's memory.
 """
 
@@ -48,7 +56,8 @@ from typing import Callable, Iterator, Optional
 import torch
 
 METHODS_BENCHED = ("caw", "ft-adv", "pmg-aft", "tga-zsr", "fare")
-MODES = ("optimised", "naive")
+MODES = ("optimized", "naive", "reference")
+MODE_CHOICES = MODES + ("both",)  # both = optimized and naive
 TEMPLATE = "This is a photo of a {}"
 EPS = 1 / 255
 ATTACK_STEPS = 2
@@ -59,12 +68,14 @@ MOMENTUM = 0.9
 
 @dataclass
 class BenchConfig:
-    """One ``caw-core bench`` invocation. ``mode`` is optimised, naive or both."""
+    """One ``caw-core bench`` invocation. ``mode`` is optimized, naive, both (optimized and naive) or reference
+    (the ported reference steps of PMG-AFT and TGA-ZSR against caw's optimized steps). ``threads=None`` takes
+    the thread policy of :mod:`caw_core.threads`."""
 
     model: str = "ViT-B-32"
     pretrained: Optional[str] = None
     methods: tuple = METHODS_BENCHED
-    mode: str = "optimised"
+    mode: str = "optimized"
     batch_size: int = 8
     classes: int = 200
     steps: int = 3
@@ -81,16 +92,29 @@ class BenchConfig:
 
     @property
     def modes(self) -> tuple:
-        return MODES if self.mode == "both" else (self.mode,)
+        if self.mode == "both":
+            return ("optimized", "naive")
+        return ("optimized", "reference") if self.mode == "reference" else (self.mode,)
+
+    def modes_of(self, method: str) -> tuple:
+        """The modes timed for ``method``: reference mode has ports of PMG-AFT and TGA-ZSR only; caw's own CAW
+        step is timed beside them (optimized)."""
+        return ("optimized",) if self.mode == "reference" and method == "caw" else self.modes
 
     def validate(self, device: torch.device) -> None:
         """Raise ValueError naming the first bad value."""
         from caw_core.methods import METHODS
 
+        from caw_core.benchmarks.reference import REFERENCE_METHODS
+
         unknown = [m for m in self.methods if m not in METHODS]
+        unported = [m for m in self.methods if m not in REFERENCE_METHODS + ("caw",)]
         checks = [
             (not unknown, f"unknown methods {unknown}; choose from {', '.join(METHODS)}"),
-            (self.mode in MODES + ("both",), f"mode must be optimised, naive or both, got {self.mode!r}"),
+            (self.mode in MODE_CHOICES, f"mode must be one of {', '.join(MODE_CHOICES)}, got {self.mode!r}"),
+            (self.mode != "reference" or not unported,
+             f"--mode reference has ports of {', '.join(REFERENCE_METHODS)} only (and times caw beside them); "
+             f"drop {', '.join(unported)}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.classes >= 2, f"classes must be >= 2, got {self.classes}"),
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
@@ -176,6 +200,9 @@ class BenchStep:
 
     model: object  # the ZeroShotCLIP under training (tests read its text-encoder use)
     run: Callable[[], object]
+    images: Optional[torch.Tensor] = None  # the fixed batch
+    labels: Optional[torch.Tensor] = None
+    reference: object = None  # reference mode: the port's ReferenceState
 
     def __call__(self):
         return self.run()
@@ -184,10 +211,11 @@ class BenchStep:
 def build_step(config: BenchConfig, method: str, mode: str, device: torch.device) -> BenchStep:
     """One training step of ``method`` in ``mode`` on a fixed synthetic batch.
 
-    Both modes start from the same weights (seeded), batch and attack random state; optimised mode uses
-    the fused SGD on CUDA and the ``channels_last``/``compile``/``precision`` options, naive mode plain SGD.
+    Every mode starts from the same weights (seeded), batch and attack random state; optimized mode uses
+    the fused SGD on CUDA and the ``channels_last``/``compile``/``precision`` options, naive and reference
+    mode plain SGD. A reference step returns the port's dict of loss terms instead of LossTerms.
     """
-    from caw_core.bench_naive import naive_adversarial_losses, unfrozen_copy
+    from caw_core.benchmarks.naive import naive_adversarial_losses, unfrozen_copy
     from caw_core.methods import build_objective
     from caw_core.models import ModelSpec, frozen_image_encoder, load_model
     from caw_core.train import adversarial_losses, autocast_context, optimizer_update, prepare_encoders
@@ -202,6 +230,17 @@ def build_step(config: BenchConfig, method: str, mode: str, device: torch.device
     generator = torch.Generator(device=device).manual_seed(config.seed)
     recipe = dict(eps=EPS, step_size=EPS, steps=ATTACK_STEPS, generator=generator)
 
+    if mode == "reference":
+        from caw_core.benchmarks.reference import REFERENCE_STEPS, reference_state
+
+        state = reference_state(model.clip, model.tokenizer, [TEMPLATE.format(c) for c in classnames],
+                                model.image_size, objective.recipe.lr, MOMENTUM, EPS, EPS, ATTACK_STEPS)
+
+        def reference_step():
+            with autocast_context(config.precision, device):
+                return REFERENCE_STEPS[method](state, images, labels)
+
+        return BenchStep(model, reference_step, images, labels, state)
     if mode == "naive":
         original = unfrozen_copy(encoder)
         optimizer = torch.optim.SGD(params, lr=objective.recipe.lr, momentum=MOMENTUM)
@@ -228,7 +267,7 @@ def build_step(config: BenchConfig, method: str, mode: str, device: torch.device
         optimizer_update(terms.total, optimizer, params)
         return terms
 
-    return BenchStep(model, step)
+    return BenchStep(model, step, images, labels)
 
 
 def measure_memory(config: BenchConfig, method: str, mode: str, device: torch.device) -> dict:
@@ -243,8 +282,11 @@ def measure_memory(config: BenchConfig, method: str, mode: str, device: torch.de
 
 
 def measure_times(config: BenchConfig, method: str, device: torch.device) -> dict[str, list[float]]:
-    """Step times of ``method`` per mode: ``warmup`` untimed steps each, then ``steps`` rounds, modes interleaved."""
-    built = {mode: build_step(config, method, mode, device) for mode in config.modes}
+    """Step times of ``method`` per mode: ``warmup`` untimed steps each, then ``steps`` rounds, modes interleaved.
+    In reference mode caw's optimized CAW step joins the rounds (key ``"caw"``)."""
+    built = {mode: build_step(config, method, mode, device) for mode in config.modes_of(method)}
+    if config.mode == "reference" and method != "caw":
+        built["caw"] = build_step(config, "caw", "optimized", device)
     for step in built.values():
         for _ in range(config.warmup):
             step()
@@ -293,14 +335,17 @@ def measure_eval(config: BenchConfig, device: torch.device) -> dict:
 def _job_list(config: BenchConfig) -> list[dict]:
     jobs = []
     for method in config.methods:
-        jobs += [{"job": "memory", "method": method, "mode": mode} for mode in config.modes]
+        jobs += [{"job": "memory", "method": method, "mode": mode} for mode in config.modes_of(method)]
         jobs.append({"job": "times", "method": method})
+    if config.mode == "reference" and "caw" not in config.methods:  # caw's step is timed beside the references
+        jobs.insert(0, {"job": "memory", "method": "caw", "mode": "optimized"})
     return jobs + ([{"job": "eval"}] if config.eval else [])
 
 
 def run_job(config: BenchConfig, job: dict, device: torch.device) -> dict:
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    from caw_core.threads import apply_thread_policy
+
+    apply_thread_policy(config.model, config.threads)
     if job["job"] == "eval":
         return measure_eval(config, device)
     if job["job"] == "memory":
@@ -310,20 +355,25 @@ def run_job(config: BenchConfig, job: dict, device: torch.device) -> dict:
 
 def _run_isolated(config: BenchConfig, job: dict, device: torch.device) -> dict:
     payload = json.dumps({"config": dataclasses.asdict(config), "job": job, "device": str(device)})
-    done = subprocess.run([sys.executable, "-m", "caw_core.bench", payload], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "caw_core.benchmarks.bench", payload], capture_output=True,
+                          text=True)
     if done.returncode != 0:
         raise RuntimeError(f"bench job {job} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _step_record(config: BenchConfig, method: str, mode: str, times: list[float], memory: dict) -> dict:
+def _step_record(config: BenchConfig, method: str, mode: str, times: list[float], memory: dict,
+                 beside: Optional[str] = None) -> dict:
     median = statistics.median(times)
-    return {"job": "step", "method": method, "mode": mode, "step_time_s": median, "min_step_time_s": min(times),
-            "step_times_s": times, "images_per_s": config.batch_size / median, **memory}
+    record = {"job": "step", "method": method, "mode": mode, "step_time_s": median, "min_step_time_s": min(times),
+              "step_times_s": times, "images_per_s": config.batch_size / median, **memory}
+    return record if beside is None else {**record, "beside": beside}
 
 
 def run_bench(config: BenchConfig) -> Iterator[dict]:
-    """Yield one record per (method, mode) -- times, images/s, memory -- then the evaluation record if asked."""
+    """Yield one record per (method, mode) -- times, images/s, memory -- then the evaluation record if asked.
+    In reference mode each reference method's job also yields caw's CAW step timed in the same rounds
+    (``"beside": method``)."""
     from caw_core.distributed import resolve_device
 
     device = resolve_device(config.device)
@@ -332,10 +382,14 @@ def run_bench(config: BenchConfig) -> Iterator[dict]:
     for job in _job_list(config):
         result = _run_isolated(config, job, device) if config.isolate else run_job(config, job, device)
         if job["job"] == "memory":
-            memory[job["mode"]] = result
+            memory[(job["method"], job["mode"])] = result
         elif job["job"] == "times":
             for mode, times in result.items():
-                yield _step_record(config, job["method"], mode, times, memory[mode])
+                if mode == "caw":
+                    yield _step_record(config, "caw", "optimized", times, memory[("caw", "optimized")],
+                                       beside=job["method"])
+                else:
+                    yield _step_record(config, job["method"], mode, times, memory[(job["method"], mode)])
         else:
             yield {"job": "eval", **result}
 
@@ -360,32 +414,46 @@ def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
 
 
 def summarise(records: list[dict]) -> dict:
-    """naive/optimised ratios per method, and the targets: CAW vs naive PMG-AFT and TGA-ZSR, eval vs floor."""
-    rows = {(r["method"], r["mode"]): r for r in records if r["job"] == "step"}
+    """naive/optimized ratios per method; caw vs the reference steps (reference mode); the targets."""
+    rows = {(r["method"], r["mode"], r.get("beside")): r for r in records if r["job"] == "step"}
 
-    def get(method, mode, key):
-        row = rows.get((method, mode))
+    def get(method, mode, key, beside=None):
+        row = rows.get((method, mode, beside))
         return row[key] if row else None
 
     per_method = {}
-    for method in dict.fromkeys(m for m, _ in rows):
+    for method in dict.fromkeys(m for m, _, beside in rows if beside is None):
         per_method[method] = {
-            "naive_over_optimised_time": _ratio(get(method, "naive", "step_time_s"), get(method, "optimised", "step_time_s")),
-            "naive_over_optimised_min_time": _ratio(get(method, "naive", "min_step_time_s"),
-                                                    get(method, "optimised", "min_step_time_s")),
-            "naive_over_optimised_memory": _ratio(get(method, "naive", "memory_mb"), get(method, "optimised", "memory_mb")),
+            "naive_over_optimized_time": _ratio(get(method, "naive", "step_time_s"),
+                                                get(method, "optimized", "step_time_s")),
+            "naive_over_optimized_min_time": _ratio(get(method, "naive", "min_step_time_s"),
+                                                    get(method, "optimized", "min_step_time_s")),
+            "naive_over_optimized_memory": _ratio(get(method, "naive", "memory_mb"),
+                                                  get(method, "optimized", "memory_mb")),
+        }
+    reference = {}
+    for method in dict.fromkeys(m for m, mode, _ in rows if mode == "reference"):
+        reference[method] = {
+            "caw_over_reference_time": _ratio(get("caw", "optimized", "step_time_s", beside=method),
+                                              get(method, "reference", "step_time_s")),
+            "caw_over_reference_memory": _ratio(get("caw", "optimized", "memory_mb", beside=method),
+                                                get(method, "reference", "memory_mb")),
+            "optimized_over_reference_time": _ratio(get(method, "optimized", "step_time_s"),
+                                                    get(method, "reference", "step_time_s")),
+            "optimized_over_reference_memory": _ratio(get(method, "optimized", "memory_mb"),
+                                                      get(method, "reference", "memory_mb")),
         }
     evaluation = next((r for r in records if r["job"] == "eval"), None)
     targets = {
-        "caw_time_over_naive_pmg_aft (<= 0.7)": _ratio(get("caw", "optimised", "step_time_s"),
+        "caw_time_over_naive_pmg_aft (<= 0.7)": _ratio(get("caw", "optimized", "step_time_s"),
                                                        get("pmg-aft", "naive", "step_time_s")),
-        "caw_memory_over_naive_pmg_aft (<= 0.7)": _ratio(get("caw", "optimised", "memory_mb"),
+        "caw_memory_over_naive_pmg_aft (<= 0.7)": _ratio(get("caw", "optimized", "memory_mb"),
                                                          get("pmg-aft", "naive", "memory_mb")),
-        "caw_memory_over_tga_zsr (< 1)": _ratio(get("caw", "optimised", "memory_mb"),
-                                                get("tga-zsr", "optimised", "memory_mb")),
+        "caw_memory_over_tga_zsr (< 1)": _ratio(get("caw", "optimized", "memory_mb"),
+                                                get("tga-zsr", "optimized", "memory_mb")),
         "eval_pgd10_over_floor (<= 1.2)": evaluation["ratio_to_floor"] if evaluation else None,
     }
-    return {"per_method": per_method, "targets": targets}
+    return {"per_method": per_method, "reference": reference, "targets": targets}
 
 
 def _fmt(value: Optional[float], spec: str) -> str:
@@ -399,16 +467,22 @@ def format_table(report: dict) -> str:
     kind = steps[0]["memory_kind"] if steps else ""
     lines = [f"model {config['model']}  batch {config['batch_size']}  classes {config['classes']}  "
              f"precision {config['precision']}  device {report['device']}  ({report['machine']['cpu']}, "
-             f"{report['machine']['cpu_count']} cpus)",
+             f"{report['machine']['cpu_count']} cpus, {report['machine']['torch_threads']} torch threads)",
              f"{'method':<9} {'mode':<10} {'step s':>8} {'min s':>8} {'img/s':>8} {'memory MB':>10}  ({kind})"]
     for r in steps:
+        beside = f"  (timed beside {r['beside']})" if r.get("beside") else ""
         lines.append(f"{r['method']:<9} {r['mode']:<10} {r['step_time_s']:>8.3f} {r['min_step_time_s']:>8.3f} "
-                     f"{r['images_per_s']:>8.2f} {r['memory_mb']:>10.1f}")
-    ratios = [(m, v) for m, v in summary["per_method"].items() if v["naive_over_optimised_time"] is not None]
+                     f"{r['images_per_s']:>8.2f} {r['memory_mb']:>10.1f}{beside}")
+    ratios = [(m, v) for m, v in summary["per_method"].items() if v["naive_over_optimized_time"] is not None]
     if ratios:
-        lines.append("naive / optimised:  " + "  ".join(
-            f"{m} time x{_fmt(v['naive_over_optimised_time'], '.2f')} mem x{_fmt(v['naive_over_optimised_memory'], '.2f')}"
+        lines.append("naive / optimized (caw's formulas in the references' habits):  " + "  ".join(
+            f"{m} time x{_fmt(v['naive_over_optimized_time'], '.2f')} mem x{_fmt(v['naive_over_optimized_memory'], '.2f')}"
             for m, v in ratios))
+    for m, v in summary.get("reference", {}).items():
+        lines.append(f"vs the {m} reference step (its own code, ported):  caw CAW / reference: time "
+                     f"x{_fmt(v['caw_over_reference_time'], '.2f')} mem x{_fmt(v['caw_over_reference_memory'], '.2f')}"
+                     f";  caw {m} / reference: time x{_fmt(v['optimized_over_reference_time'], '.2f')} "
+                     f"mem x{_fmt(v['optimized_over_reference_memory'], '.2f')}")
     evaluation = next((r for r in records if r["job"] == "eval"), None)
     if evaluation:
         lines.append(f"eval PGD-10: {evaluation['pgd10_s']:.3f} s/batch, floor 11 x {evaluation['forward_backward_s']:.3f}"

@@ -1,0 +1,46 @@
+"""Commands that run no model import neither torch nor open_clip (checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "open_clip", "torchvision")
+
+PROBE = """
+import contextlib, io, json, sys
+from caw_core.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+print(json.dumps({"code": code, "loaded": [m for m in %r if m in sys.modules]}))
+""" % (HEAVY,)
+
+
+def run_cli_in_fresh_interpreter(*argv: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+def test_help_imports_no_torch(argv):
+    result = run_cli_in_fresh_interpreter(*argv)
+    assert result == {"code": 0, "loaded": []}
+
+
+def test_one_tokenizer_per_architecture_per_process():
+    from caw_core.models import load_model
+
+    first, second = load_model("caw-test-tiny"), load_model("caw-test-tiny")
+    assert first.tokenizer is second.tokenizer
+    tokens = first.tokenizer(["a red circle."])
+    assert tokens.equal(second.tokenizer(["a red circle."]))
