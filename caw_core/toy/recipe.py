@@ -2,10 +2,13 @@
 
 Training (every method the same, only the learning rate differs): the
 embedded toy CLIP fine-tuned on the training task ``toy-shape`` with SGD
-(momentum 0.9), PGD-2 inner attack at eps :data:`TOY_EPS` (/255) with the
-attacks' one step rule (``attack_step_size=None`` ->
-:func:`caw_core.attacks.pgd.default_step_size`, 2*eps/steps = eps here),
-batch :data:`TOY_BATCH`, :data:`TOY_STEPS` steps, 10 warm-up steps then cosine.
+(momentum 0.9, no weight decay -- also for FARE, whose reference uses AdamW:
+the miniature compares objectives under one optimizer and one lr grid),
+PGD-2 inner attack at eps :data:`TOY_EPS` (/255) with the attacks' one step
+rule (``attack_step_size=None`` -> :func:`caw_core.attacks.pgd.default_step_size`,
+2*eps/steps = eps here), batch :data:`TOY_BATCH`, :data:`TOY_STEPS` steps
+(sized so the full experiment fits two shared CPU cores), warm-up 10 steps
+capped at a tenth of the run, then cosine.
 
 Evaluation: zero-shot on every toy task (the training task and the held-out
 ones), clean, PGD-10 and AutoAttack at the same eps, worst case per image.
@@ -33,14 +36,15 @@ TOY_ATTACK_STEPS = 2
 TOY_ATTACKS = ("clean", "pgd", "aa")  # pgd = PGD-10, aa = AutoAttack APGD-CE + APGD-T
 TOY_EVAL_N = 100
 
-# The learning-rate grid every method is searched over, and each method's chosen value (docs/RESULTS.md).
+# The learning-rate grid every method is searched over, and each method's chosen value: the selection of
+# `caw-core demo --full` (docs/RESULTS.md, "Learning-rate selection"; rule in caw_core.toy.selection).
 LR_GRID = (3e-5, 1e-4, 3e-4)
 TOY_LR: dict[str, float] = {
-    "ft-adv": 1e-4,
-    "tecoa": 1e-4,
+    "ft-adv": 3e-5,
+    "tecoa": 3e-5,
     "pmg-aft": 1e-4,
-    "tga-zsr": 1e-4,
-    "fare": 1e-4,
+    "tga-zsr": 3e-5,
+    "fare": 3e-5,
     "caw": 1e-4,
 }
 DEFAULT_LR = 1e-4  # a method (or ablation variant) the selection has not covered
