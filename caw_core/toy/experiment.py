@@ -4,17 +4,22 @@ Every fine-tune is the toy recipe (:mod:`caw_core.toy.recipe`: same data,
 attack, budget and steps for every method); only the objective and the
 learning rate differ. The plan, in order:
 
-1. ``select`` (when a grid is given): fine-tune every method at every grid
-   learning rate with seed 0, score each on the validation split of the
-   training task, and choose one lr per method by the rule of
-   :mod:`caw_core.toy.selection` (written to ``selection.json``); without a
-   grid, the recipe's chosen lrs (:data:`caw_core.toy.recipe.TOY_LR`) are used;
-2. ``train``: every method with every seed at its chosen lr (seed 0 reuses
-   the sweep's run), then the CAW ablation variants at CAW's lr;
-3. ``evaluate``: vanilla and every final fine-tune on the test split of every
-   toy task (clean, PGD-10, AutoAttack, worst case per image), plus each
-   model's clean prediction counts per task (the collapse check);
-4. the summary (:mod:`caw_core.toy.summary`) and plots (:mod:`caw_core.toy.plot`).
+1. ``sweep``, ``validate``, ``choose`` (when a grid is given): fine-tune every
+   method at every grid learning rate with seed 0, score each on the
+   validation split of the training task, and choose one lr per method by the
+   rule of :mod:`caw_core.toy.selection` (written to ``selection.json``);
+   without a grid, the recipe's chosen lrs (:data:`caw_core.toy.recipe.TOY_LR`);
+2. ``train``, ``evaluate``: every method with every seed at its chosen lr
+   (seed 0 reuses the sweep's run); vanilla and every fine-tune on the test
+   split of every toy task, clean and PGD-10, plus each model's clean
+   prediction counts per task (the collapse check);
+3. ``ablation-train``, ``ablation-evaluate``: the CAW ablation variants at CAW's
+   lr, evaluated the same way;
+4. ``autoattack``: AutoAttack on the images PGD-10 left correct, for vanilla and
+   the methods' fine-tunes (last: the most costly stage, so an interrupted run
+   already has every table at PGD-10);
+5. the summary (:mod:`caw_core.toy.summary`) and figures (:mod:`caw_core.toy.plot`),
+   written by :mod:`caw_core.toy.writeup`.
 
 A seed sets the training data order, the inner attack's random starts and the
 torch seed. Rerunning with the same ``out`` skips every finished job
@@ -26,6 +31,7 @@ files). Layout of ``out``::
     selection.json                   the learning-rate choice
     results/                         evaluation result files (caw_core.evaluate)
     predictions/<model>.json         clean prediction counts per task
+    autoattack/<model>               marker: AutoAttack finished for that model
     summary.json, RESULTS.md, clean_vs_robust.{png,svg}, per_task.{png,svg}
 """
 
@@ -249,7 +255,8 @@ class Experiment:
             seed=job.seed, eps=self.config.eps, max_steps=self.config.train_steps, batch_size=self.config.batch_size,
             device=self.config.device, runs_dir=str(run.parent), name=run.name, save_every=self.config.train_steps,
             **self.config.train_overrides)
-        yield from Trainer(config, resume=(run / "checkpoints" / "latest.json").is_file()).run()
+        # an existing folder is continued (from its checkpoint, or from step 0 if killed before the first one)
+        yield from Trainer(config, resume=(run / "config.json").is_file()).run()
 
     def _validate(self, job: Job) -> Iterator[dict]:
         spec = self.model_spec(None if job.variant is None else self.run_dir(job.variant, 0, job.lr))

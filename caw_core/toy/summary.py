@@ -33,6 +33,7 @@ from caw_core.report import display_name
 from caw_core.results import Result
 
 COLLAPSE_SHARE = 0.8
+METHOD_ORDER = ("ft-adv", "tecoa", "pmg-aft", "tga-zsr", "fare", "caw")  # the tables' row order
 HELD_OUT = tuple(t for t in TOY_TASKS if t != TOY_TRAIN_TASK)
 ROBUST = ("pgd", "robust")  # PGD-10 alone; worst case over PGD-10 and AutoAttack
 METRICS = {
@@ -200,7 +201,7 @@ def selection_table(record: dict) -> list[str]:
     grid = record["grid"]
     header = ["Method", *[f"lr {lr:g}: clean / PGD-10" for lr in grid], "Chosen"]
     rows = []
-    for method, entry in record["methods"].items():
+    for method, entry in sorted(record["methods"].items(), key=lambda item: METHOD_ORDER.index(item[0])):
         cells = []
         for lr in grid:
             score = entry["scores"][f"{lr:g}"]
