@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 
 from caw_core import __version__
 
-COMMANDS = ("train", "data", "toy", "eval", "attack", "report", "bench", "demo")
+COMMANDS = ("train", "data", "toy", "eval", "attack", "report", "bench", "demo", "export")
 # One line per command for ``caw-core --help``: only the chosen command's module builds its full parser, so the
 # others (and their torch/open_clip imports) are never loaded. A command missing here gets its full parser.
 SUMMARIES = {
@@ -35,6 +35,7 @@ SUMMARIES = {
     "report": "merge a results folder into the paper's table (with sanity checks)",
     "bench": "time and measure the memory of a training step per method",
     "demo": "the CAW experiment in miniature on the embedded toy world (offline, CPU)",
+    "export": "write a checkpoint as a full open_clip model (safetensors + config + model card)",
 }
 # Commands that run no model: the thread policy (which imports torch) is not applied for them.
 NO_MODEL = ("data", "report")

@@ -141,21 +141,27 @@ class EvalConfig:
         return sorted(chain, key=attack_sort_key)
 
     def validate(self) -> None:
-        if self.norm not in ("linf", "l2"):
-            raise ValueError(f"norm must be linf or l2, got {self.norm!r}")
-        if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps >= 0):
-            raise ValueError(f"eps must be a finite number >= 0 (units of 1/255), got {self.eps}")
-        if self.norm == "linf" and self.eps > 255:
-            raise ValueError(f"eps must be <= 255 under linf (the whole pixel range), got {self.eps}")
-        if self.eps > MAX_L2_EPS:
-            raise ValueError(f"eps must be <= {MAX_L2_EPS:g} (units of 1/255; more than the diagonal of the pixel box "
-                             f"of a 2048 x 2048 RGB image), got {self.eps}")
+        validate_budget(self.eps, self.norm)
         get_protocol(self.protocol)
         if self.n != "all" and not (isinstance(self.n, int) and self.n >= 1):
             raise ValueError(f"n must be a positive integer or 'all', got {self.n!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
         self.attack_chain()
+
+
+def validate_budget(eps, norm: str) -> None:
+    """ValueError unless ``norm`` is linf/l2 and ``eps`` (units of 1/255) is finite, >= 0 and at most the pixel
+    range (255 under linf, :data:`MAX_L2_EPS` under l2)."""
+    if norm not in ("linf", "l2"):
+        raise ValueError(f"norm must be linf or l2, got {norm!r}")
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps must be a finite number >= 0 (units of 1/255), got {eps}")
+    if norm == "linf" and eps > 255:
+        raise ValueError(f"eps must be <= 255 under linf (the whole pixel range), got {eps}")
+    if eps > MAX_L2_EPS:
+        raise ValueError(f"eps must be <= {MAX_L2_EPS:g} (units of 1/255; more than the diagonal of the pixel box "
+                         f"of a 2048 x 2048 RGB image), got {eps}")
 
 
 def subset_indices(seed: int, dataset: str, n: Union[int, str], size: int) -> list[int]:

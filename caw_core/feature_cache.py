@@ -77,26 +77,46 @@ class OriginalFeatureCache:
 
     def __init__(self, size: int, dim: int, identity: dict, device: torch.device, path: Optional[Path] = None):
         self.identity, self.path = identity, path
-        self.features = torch.zeros(size, dim, dtype=torch.float32, device=device)
-        self.filled = torch.zeros(size, dtype=torch.bool, device=device)
+        self.size, self.dim, self.device = size, dim, device
+        self._table: Optional[tuple[torch.Tensor, torch.Tensor]] = None  # allocated on first use
         self._unsaved = False
         if path is not None and path.is_file():
             self._load(path)
 
     @property
+    def features(self) -> torch.Tensor:
+        return self._allocated()[0]
+
+    @property
+    def filled(self) -> torch.Tensor:
+        return self._allocated()[1]
+
+    def _allocated(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The table, allocated on first use: methods that never run O on clean images (TeCoA, PMG-AFT, TGA-ZSR's
+        token maps) never pay for it."""
+        if self._table is None:
+            self._table = (torch.zeros(self.size, self.dim, dtype=torch.float32, device=self.device),
+                           torch.zeros(self.size, dtype=torch.bool, device=self.device))
+        return self._table
+
+    @property
+    def allocated(self) -> bool:
+        return self._table is not None
+
+    @property
     def nbytes(self) -> int:
-        return self.features.numel() * 4 + self.filled.numel()
+        return self.size * self.dim * 4 + self.size
 
     def describe(self) -> str:
-        size, dim = self.features.shape
         where = f"; saved with the checkpoints to {self.path}" if self.path is not None else ""
-        reused = int(self.filled.sum())
-        return (f"original-feature cache: {size} images x {dim} floats = {self.nbytes / 2**20:.1f} MB on "
-                f"{self.features.device}{where}" + (f" ({reused} reused from an earlier run)" if reused else ""))
+        reused = int(self.filled.sum()) if self.allocated else 0
+        return (f"original-feature cache: {self.size} images x {self.dim} floats = {self.nbytes / 2**20:.1f} MB on "
+                f"{self.device}, allocated when the method first runs the original tower on clean images{where}"
+                + (f" ({reused} reused from an earlier run)" if reused else ""))
 
     def lookup(self, original: nn.Module, images: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         """f_O(images) for dataset ``indices``: filled rows from the table, the rest computed now and stored."""
-        indices = indices.to(self.features.device)
+        indices = indices.to(self.device)
         missing = ~self.filled[indices]
         if bool(missing.any()):
             with torch.no_grad():
@@ -130,9 +150,8 @@ class OriginalFeatureCache:
             if identity != self.identity:
                 return  # made for another model or dataset: recompute
             features, filled = handle.get_tensor("features"), handle.get_tensor("filled").bool()
-        if features.shape == self.features.shape and filled.shape == self.filled.shape:
-            self.features.copy_(features)
-            self.filled.copy_(filled)
+        if features.shape == (self.size, self.dim) and filled.shape == (self.size,):
+            self._table = (features.to(self.device), filled.to(self.device))
 
 
 class CachedOriginal:

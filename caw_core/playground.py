@@ -40,18 +40,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from caw_core.attacks.control import AttackCancelled
 from caw_core.attacks.registry import attack_images, parse_attack
 from caw_core.data import toyworld as tw
 from caw_core.data.toy_tasks import TASKS
 from caw_core.data.transforms import pixel_transform
 from caw_core.distributed import resolve_device
+from caw_core.evaluate import validate_budget
 from caw_core.models import ModelSpec, ZeroShotCLIP, load_model
 from caw_core.models.checkpoint import MODEL_FILE, resolve_checkpoint
 
 ROLES = ("vanilla", "finetuned")
 SOURCES = ("each", "vanilla", "finetuned")
 TEMPLATE_SEPARATOR = " | "
+MAX_STEPS = 100_000  # one image, interactively: more iterations than this is a typo
 CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -148,8 +149,9 @@ class PlaygroundRequest:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
         if self.label is not None and not 0 <= self.label < len(self.classnames):
             raise ValueError(f"label {self.label} is not a class index (0..{len(self.classnames) - 1})")
-        if not self.eps >= 0:
-            raise ValueError(f"eps must be >= 0 (units of 1/255), got {self.eps}")
+        validate_budget(self.eps, self.norm)
+        if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
+            raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {self.steps}")
         parse_attack(self.attack, self.steps)
 
 
@@ -264,9 +266,9 @@ def run_playground(
 
 
 def describe_verdict(verdict_: str, found_nothing: bool, predicted: str, reference: str) -> str:
-    """One line for a user: "fooled: now predicts 'cat' instead of 'dog'" (+ a note when δ = 0)."""
-    text = {"robust": f"robust: still predicts '{predicted}'",
-            "fooled": f"fooled: now predicts '{predicted}' instead of '{reference}'",
+    """What a verdict means, in one line: "now predicts 'cat' instead of 'dog'" (+ a note when δ = 0)."""
+    text = {"robust": f"still predicts '{predicted}'",
+            "fooled": f"now predicts '{predicted}' instead of '{reference}'",
             "wrong": f"already wrong on the clean image (the true class is '{reference}')"}[verdict_]
     if found_nothing and verdict_ != "wrong":
         text += "; the attack found no adversarial inside the ε ball (δ = 0)"

@@ -212,7 +212,8 @@ class TrainConfig:
 
         config.json files written before methods owned their options kept them as top-level keys
         (alpha, beta, kl, ...): those of the run's method move into ``method_options``, the others
-        (every method's run stored CAW's) are dropped.
+        (every method's run stored CAW's) are dropped, and the method's ``BEFORE_OPTIONS`` fill in
+        what the method computed then (PMG-AFT: the caw-v1 variant), so the run resumes unchanged.
         """
         payload = read_run_config(run_dir, cls)
         known = {f.name for f in dataclasses.fields(cls)}
@@ -220,7 +221,8 @@ class TrainConfig:
         if "method_options" not in payload:
             method = method_class(values.get("method", cls.method))
             own = {f.name for f, _ in option_fields(method.Options)}
-            values["method_options"] = {k: v for k, v in payload.items() if k in own}
+            values["method_options"] = {**method.Options.BEFORE_OPTIONS,
+                                        **{k: v for k, v in payload.items() if k in own}}
         return cls(**values)
 
 

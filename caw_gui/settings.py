@@ -16,6 +16,18 @@ APPLICATION = "caw-gui"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+def device_problem(device: str) -> str:
+    """Why ``device`` cannot be used on this machine ("" when it can). Imports torch on first use."""
+    from caw_core.distributed import resolve_device
+
+    try:
+        resolve_device(device)
+    except (ValueError, RuntimeError):
+        return {"cuda": "this machine has no CUDA GPU",
+                "mps": "Apple's MPS backend is not available on this machine"}.get(device, f"{device} is not available")
+    return ""
+
+
 def default_data_home() -> Path:
     return Path(user_data_dir(APPLICATION, ORGANISATION))
 
@@ -31,8 +43,12 @@ class AppSettings:
         self.store = store or QSettings(ORGANISATION, APPLICATION)
 
     def _text(self, key: str, default: str) -> str:
-        value = self.store.value(key, default)
-        return str(value) if value not in (None, "") else default
+        """The stored text of ``key``; ``default`` when it is missing, empty or not text (a damaged store)."""
+        try:
+            value = self.store.value(key, default)
+        except (RecursionError, ValueError, TypeError):
+            return default
+        return value if isinstance(value, str) and value else default
 
     def _set(self, key: str, value) -> None:
         self.store.setValue(key, value)
@@ -76,9 +92,12 @@ class AppSettings:
         """The last base ("vanilla") model; the embedded toy CLIP by default."""
         try:
             fields = json.loads(self._text("model/spec", "{}"))
-            return ModelSpec(**fields) if fields else ModelSpec("toy", None)
-        except (TypeError, ValueError):
+        except (ValueError, RecursionError):  # damaged (e.g. absurdly nested) JSON: back to the default
             return ModelSpec("toy", None)
+        if not isinstance(fields, dict) or not isinstance(fields.get("name"), str) or not all(
+                fields.get(key) is None or isinstance(fields[key], str) for key in ("pretrained", "checkpoint")):
+            return ModelSpec("toy", None)
+        return ModelSpec(fields["name"], fields.get("pretrained"), fields.get("checkpoint"))
 
     @model_spec.setter
     def model_spec(self, spec: ModelSpec) -> None:

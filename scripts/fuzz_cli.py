@@ -10,11 +10,11 @@ a file where a folder is expected and the reverse, /dev/zero, a FIFO, a
 flag is flipped. Calls run in this process (``caw_core.cli.main``), each under
 an alarm. An outcome is:
 
-- ok / refused: exit status 0, or 2 with one ``caw-core CMD: error:`` line or
-  an argparse usage error;
+- ok / refused: exit status 0, or 2 with an argparse usage error or a last
+  line ``caw-core CMD: error: ...`` (progress notes may precede it);
 - traceback: any exception escaping ``main`` (a bug by the CLI's contract);
 - hang: the alarm fired (no progress within --timeout seconds);
-- bad exit: any other status, or an error of more than one line.
+- bad exit: any other status, or a status 2 whose last line is not one error line.
 
 Prints one line per non-ok outcome and a summary; exits 1 if any call gave a traceback or hung.
 """
@@ -53,8 +53,26 @@ def hostile_values(scratch: Path) -> list[str]:
     plain = scratch / "plain.txt"
     plain.write_text("not what you expected\n")
     return ["", "-1", "0", "1e308", "-1e308", "inf", "nan", "99999999999999999999999", "abc", str(plain),
-            str(scratch), "/dev/zero", str(fifo), "x" * 5000, str(loop / "x"), "../../../../../../tmp/escape",
+            str(scratch), "/dev/zero", str(fifo), "x" * 5000, str(loop / "x"), "../../escape",
             "ünï cödé"]
+
+
+def _toy_checkpoint(scratch: Path) -> Path:
+    """A caw checkpoint of the toy CLIP's image tower, for the export command to read."""
+    from caw_core.models import load_model
+    from caw_core.models.checkpoint import TrainerState, save_checkpoint
+
+    state = TrainerState(step=1, epoch=0, optimizer={"state": {}, "param_groups": []}, rng={}, extra={})
+    return save_checkpoint(scratch / "toy-run" / "checkpoints", load_model("toy").image_encoder,
+                           {"name": "toy", "pretrained": None, "checkpoint": None}, state)
+
+
+def _noise_png(path: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(path)
+    return path
 
 
 def base_commands(scratch: Path) -> dict[str, list[str]]:
@@ -65,12 +83,15 @@ def base_commands(scratch: Path) -> dict[str, list[str]]:
         "eval": ["eval", *tiny, "--datasets", "unit-blobs", "--n", "4", "--attacks", "clean,pgd1",
                  "--batch-size", "4", "--out", str(scratch / "results"), "--quiet"],
         "report": ["report", str(scratch / "results")],
+        "attack": ["attack", str(_noise_png(scratch / "image.png")), *tiny, "--classes", "red,green,blue",
+                   "--steps", "1", "--out", str(scratch / "adversarial.png")],
         "bench": ["bench", "--model", "caw-test-tiny", "--device", "cpu", "--methods", "caw", "--batch-size", "2",
                   "--steps", "1", "--warmup", "0", "--classes", "3", "--no-isolate", "--threads", "1"],
         "toy pretrain": ["toy", "pretrain", "--steps", "1", "--batch-size", "4", "--eval-images", "4",
                          "--out", str(scratch / "toy")],
         "toy sample": ["toy", "sample", "--out", str(scratch / "grid.png"), "--n", "2"],
-        "data check": ["data", "check", "--root", str(scratch / "data")],
+        "data check": ["data", "check", "unit-blobs", "--root", str(scratch / "data")],  # found: exit 0
+        "export": ["export", str(_toy_checkpoint(scratch)), "--out", str(scratch / "export"), "--quiet"],
         "demo": ["demo", "--quick", "--out", str(scratch / "demo"), "--n", "2", "--workers", "1"],
     }
 
@@ -122,8 +143,9 @@ def run_one(argv: list[str], timeout: int) -> tuple[str, str]:
     text = err.getvalue()
     if code in (0, None):
         return "ok", ""
-    if code == 2 and ("usage:" in text or (text.count("\n") == 1 and ": error: " in text)):
-        return "refused", text.strip().splitlines()[-1]
+    last = text.strip().splitlines()[-1] if text.strip() else ""
+    if code == 2 and ("usage:" in text or (last.startswith("caw-core ") and ": error: " in last)):
+        return "refused", last  # progress notes may precede the one error line
     return "bad exit", f"status {code}: {text.strip()[-300:]}"
 
 
@@ -146,6 +168,9 @@ def main() -> int:
     counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="caw-fuzz-") as tmp:
         scratch = Path(tmp)
+        work = scratch / "cwd" / "deep"  # relative hostile values ("-1", "../../escape") land in the scratch folder
+        work.mkdir(parents=True)
+        os.chdir(work)
         values = hostile_values(scratch)[: 6 if args.quick else None]
         bases = base_commands(scratch)
         chosen = [c for c in bases if not args.only or c in args.only.split(",")]

@@ -176,8 +176,8 @@ def write_dtd(root: Path) -> Fake:
 def write_eurosat(root: Path) -> Fake:
     for colour, folder in enumerate(["AnnualCrop", "Forest", "SeaLake"]):
         for i in range(1, 3):
-            _jpeg(root / "eurosat" / "2750" / folder / f"{folder}_{i}.jpg", colour, size=64)
-    return _identity(["annual crop land", "forest", "lake or sea"], "eurosat/2750", {"all": 6})
+            _jpeg(root / "eurosat" / "EuroSAT_RGB" / folder / f"{folder}_{i}.jpg", colour, size=64)
+    return _identity(["annual crop land", "forest", "lake or sea"], "eurosat/EuroSAT_RGB", {"all": 6})
 
 
 def write_aircraft(root: Path) -> Fake:
@@ -227,6 +227,11 @@ def write_caltech256(root: Path) -> Fake:
     return _identity(names, "caltech256/256_ObjectCategories", {"all": 6})
 
 
+def _without_year(names: list[str]) -> list[str]:
+    """Cars class names as caw reads them: the model year dropped, as the reference prompts do."""
+    return [name.rsplit(" ", 1)[0] for name in names]
+
+
 def write_cars(root: Path) -> Fake:
     from scipy.io import savemat
 
@@ -242,7 +247,7 @@ def write_cars(root: Path) -> Fake:
         annotations[0, i] = (0, 0, 7, 7, label, fname)
         _jpeg(base / "cars_test" / fname, label - 1)
     savemat(base / "cars_test_annos_withlabels.mat", {"annotations": annotations})
-    return _identity(names, "stanford_cars/cars_test_annos_withlabels.mat", {"test": 4})
+    return _identity(_without_year(names), "stanford_cars/cars_test_annos_withlabels.mat", {"test": 4})
 
 
 def write_pcam(root: Path) -> Fake:
@@ -301,4 +306,89 @@ WRITERS: dict[str, Callable[[Path], Fake]] = {
     "caltech256": write_caltech256,
     "cars": write_cars,
     "pcam": write_pcam,
+}
+
+
+# --- other layouts users end up with -----------------------------------------------
+
+
+def write_imagenet_flat(root: Path, devkit: str = "archive") -> Fake:
+    """``ILSVRC2012_img_val.tar`` extracted flat into ``imagenet/val`` with the devkit beside it.
+
+    ``devkit``: "archive" (``ILSVRC2012_devkit_t12.tar.gz``), "folder" (extracted) or "none".
+    The ILSVRC2012_IDs are not the sorted-wnid order, as in the real devkit.
+    """
+    import io
+    import tarfile
+
+    from scipy.io import savemat
+
+    synsets = [(1, "n15075141", 0), (2, "n01443537", 0), (3, "n01530575", 0), (1001, "n00001740", 3)]  # id, wnid, children
+    table = np.zeros((len(synsets), 1), dtype=[(f, "O") for f in ("ILSVRC2012_ID", "WNID", "words", "gloss",
+                                                                  "num_children", "wordnet_height",
+                                                                  "num_train_images")])
+    for i, (sid, wnid, children) in enumerate(synsets):
+        table[i, 0] = (sid, wnid, wnid, "", children, 0, 0)
+    meta = io.BytesIO()
+    savemat(meta, {"synsets": table})
+    truth_ids = [2, 3, 1, 2, 1, 3]  # image n has the ILSVRC2012_ID on line n
+    colour_of_id = {2: 0, 3: 1, 1: 2}
+    for n, sid in enumerate(truth_ids, 1):
+        _jpeg(root / "imagenet" / "val" / f"ILSVRC2012_val_{n:08d}.JPEG", colour_of_id[sid])
+    files = {"ILSVRC2012_devkit_t12/data/meta.mat": meta.getvalue(),
+             "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt":
+                 "".join(f"{sid}\n" for sid in truth_ids).encode()}
+    if devkit == "archive":
+        with tarfile.open(root / "imagenet" / "ILSVRC2012_devkit_t12.tar.gz", "w:gz") as archive:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    elif devkit == "folder":
+        for name, data in files.items():
+            (root / "imagenet" / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / "imagenet" / name).write_bytes(data)
+    # sorted-wnid labels: n01443537 -> 1, n01530575 -> 10, n15075141 -> 999
+    return Fake({"val": 6}, (1, 10, 999), {1: "goldfish", 10: "brambling", 999: "toilet paper"}, 1000,
+                "imagenet/ILSVRC2012_devkit_t12.tar.gz")
+
+
+def write_eurosat_2750(root: Path) -> Fake:
+    """torchvision's EuroSAT download: ``eurosat/2750/<Class>``."""
+    fake = write_eurosat(root)
+    (root / "eurosat" / "EuroSAT_RGB").rename(root / "eurosat" / "2750")
+    return fake
+
+
+def write_dtd_in_root(root: Path) -> Fake:
+    """``dtd-r1.0.1.tar.gz`` extracted into the root: ``dtd/images``, ``dtd/labels``."""
+    fake = write_dtd(root / "staging")
+    (root / "staging" / "dtd" / "dtd").rename(root / "dtd")
+    return fake
+
+
+def write_cars_all_in_one(root: Path) -> Fake:
+    """The all-in-one Stanford Cars release: ``car_ims/`` + ``cars_annos.mat`` (a test flag per image)."""
+    from scipy.io import savemat
+
+    base = root / "stanford_cars"
+    names = ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Audi TTS Coupe 2012"]
+    rows = [(3, 1), (1, 1), (2, 0), (2, 1), (1, 0)]  # (1-based class, test flag)
+    fields = ["relative_im_path", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "class", "test"]
+    annotations = np.zeros((1, len(rows)), dtype=[(f, "O") for f in fields])
+    for i, (label, test) in enumerate(rows):
+        path = f"car_ims/{i + 1:06d}.jpg"
+        annotations[0, i] = (path, 0, 0, 7, 7, label, test)
+        _jpeg(base / path, label - 1)
+    savemat(base / "cars_annos.mat", {"annotations": annotations,
+                                      "class_names": np.array([names], dtype=object)})
+    return _identity(_without_year(names), "stanford_cars/cars_annos.mat", {"test": 3, "train": 2})
+
+
+LAYOUT_WRITERS: dict[str, tuple[str, Callable[[Path], Fake]]] = {  # variant -> (dataset, writer)
+    "imagenet-flat-devkit-archive": ("imagenet", write_imagenet_flat),
+    "imagenet-flat-devkit-folder": ("imagenet", lambda root: write_imagenet_flat(root, devkit="folder")),
+    "eurosat-2750": ("eurosat", write_eurosat_2750),
+    "dtd-in-root": ("dtd", write_dtd_in_root),
+    "cars-all-in-one": ("cars", write_cars_all_in_one),
 }

@@ -211,3 +211,14 @@ def test_machine_failures_are_one_line(monkeypatch, capsys, failure):
 
     monkeypatch.setattr(train_command, "run", boom)
     _one_line_exit_2(["train"], capsys, "caw-core train: error: ")
+
+
+def test_a_fifo_or_device_as_pretrained_weights_is_refused(tmp_path):
+    from caw_core.models import ModelLoadError
+
+    fifo = tmp_path / "weights.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelLoadError, match="FIFO"):
+        load_model(ModelSpec("caw-test-tiny", str(fifo)))
+    with pytest.raises(ModelLoadError, match="device"):
+        load_model(ModelSpec("caw-test-tiny", "/dev/zero"))

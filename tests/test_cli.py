@@ -64,3 +64,33 @@ def test_the_parser_refuses_bad_numbers(argv, message, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_every_config_field_has_a_flag_and_unset_flags_stay_unset():
+    """eval, bench, toy pretrain and demo bind their config dataclasses the same way train does."""
+    import dataclasses
+
+    from caw_core.benchmarks.bench import BenchConfig
+    from caw_core.cli import build_parser
+    from caw_core.demo import DemoConfig
+    from caw_core.evaluate import EvalConfig
+    from caw_core.toy.pretrain import PretrainConfig
+
+    skipped = {EvalConfig: {"models"}, PretrainConfig: {"extra", "name"}}
+    for words, config_cls in ((["eval"], EvalConfig), (["bench"], BenchConfig), (["toy", "pretrain"], PretrainConfig),
+                              (["demo"], DemoConfig)):
+        args = build_parser(words).parse_args(words)
+        fields = {f.name for f in dataclasses.fields(config_cls)} - skipped.get(config_cls, set())
+        assert fields <= set(vars(args)), (words, fields - set(vars(args)))
+        assert all(getattr(args, name) is None for name in fields), words  # defaults come from the dataclass
+
+
+@pytest.mark.parametrize("argv", [
+    ["bench", "--methods", ""], ["bench", "--methods", " , "], ["eval", "--datasets", ""],
+    ["demo", "--methods", ""], ["eval", "--eps", "1e308"], ["toy", "pretrain", "--keep-prob", "2"],
+])
+def test_empty_lists_and_absurd_values_are_refused_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "expected" in capsys.readouterr().err

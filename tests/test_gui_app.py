@@ -55,7 +55,7 @@ def test_training_fills_curves_and_stop_writes_a_checkpoint(window, monkeypatch)
     view.start()
     assert view.is_running() and not view.start_button.isEnabled()
     wait_for(lambda: view.loss_plot.point_count("total") >= 2, what="two training steps")
-    assert {"total", "ce", "ca", "reg"} <= set(view.loss_plot.series)
+    assert {"total", "ce", "ca", "reg"} <= view.loss_plot.metrics()
     assert view.acc_plot.point_count("robust") >= 2
     assert view.progress.maximum() == 500 and view.progress.value() >= 1
     assert "img/s" in view.speed_label.text()
@@ -81,6 +81,7 @@ def test_worker_failure_is_shown_and_the_app_stays_usable(window, tmp_path):
     wait_for(lambda: window.model_task is None, what="the model check")
     assert "does not exist" in window.banner.text()
     view = window.train_view
+    view.set_base_model(ModelSpec(TINY.name, str(tmp_path / "missing.safetensors")))
     view.batch.setValue(4)
     view.start()
     wait_for(lambda: not view.is_running(), what="the failing run to end")
@@ -93,8 +94,14 @@ def test_bad_form_values_and_runs_are_refused_with_a_message(window, tmp_path):
     view.lr.setText("fast")
     view.start()
     assert "not a number" in view.banner.text() and not view.is_running()
+    view.lr.setText("")
+    if not __import__("torch").cuda.is_available():
+        view.precision.setCurrentText("bf16")
+        view.start()
+        assert "under Precision" in view.banner.text() and "--" not in view.banner.text() and not view.is_running()
+        view.precision.setCurrentText("fp32")
     view.resume_run(str(tmp_path))
-    assert "not a caw run folder" in view.banner.text() and not view.is_running()
+    assert "not a caw run" in view.banner.text() and not view.is_running()
 
 
 def test_unexpected_exceptions_go_to_the_banner(window):

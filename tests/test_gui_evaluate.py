@@ -163,3 +163,15 @@ def test_cancel_reaches_inside_a_long_autoattack(window, monkeypatch):
     wait_for(lambda: not view.is_running(), timeout=60, what="the cancelled evaluation")
     assert view.progress_label.text().startswith("cancelled")
     assert len(calls) - at_cancel <= 2 and len(calls) < 500  # 1000 APGD iterations were asked for
+
+
+def test_the_evaluate_tab_fits_1024_by_700(window):
+    from PySide6.QtWidgets import QApplication
+
+    window.resize(1024, 700)
+    view = window.evaluate_view
+    window.tabs.setCurrentWidget(view)
+    QApplication.processEvents()
+    for widget in (view.run_button, view.cancel_button, view.progress, view.export_buttons["md"], view.table_view):
+        bottom_right = widget.mapTo(window, widget.rect().bottomRight())
+        assert window.rect().contains(bottom_right) and not widget.visibleRegion().isEmpty(), widget

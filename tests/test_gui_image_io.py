@@ -53,3 +53,13 @@ def test_save_adversarial_is_lossless(tmp_path):
     picture, factor = amplified_perturbation(delta)
     assert factor >= 30 and written[2].name == f"adv_perturbation_x{factor}.png"
     assert picture.dtype == np.uint8 and 245 <= int(picture.max()) <= 255  # the largest change spans ~half the range
+
+
+def test_devices_and_pipes_are_refused_without_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", fifo):  # /dev/zero would be read until memory runs out; a pipe blocks forever
+        with pytest.raises(ImageLoadError, match="not a regular file"):
+            load_image(path)

@@ -78,7 +78,8 @@ def test_transfer_mode_crafts_once_and_tests_both(window, trained_run):
     view = window.playground
     view.finetuned.refresh(select=str(trained_run))
     view.source.setCurrentIndex(1)  # craft on vanilla, transfer to fine-tuned
-    view.attack.setCurrentText("PGD ℓ2")
+    view.attack.setCurrentText("pgd")
+    view.norm.setCurrentText("ℓ2")
     view.steps.setValue(2)
     view.gallery._clicked(view.gallery.item(3))
     wait_for(lambda: _finished(view), what="the transfer attack")
@@ -95,7 +96,7 @@ def test_cancel_reaches_inside_a_long_autoattack(window):
     model = window.cache.get(TINY, "cpu")
     calls = []
     model.register_forward_hook(lambda *args: calls.append(1))
-    view.attack.setCurrentText("AutoAttack ℓ∞")
+    view.attack.setCurrentText("aa")
     view.steps.setValue(1000)
     view.eps.setValue(16)
     view.gallery._clicked(view.gallery.item(0))
@@ -115,7 +116,7 @@ def test_a_run_that_continued_is_attacked_with_its_new_weights(window, tiny_trai
     run_dir = f"{config.runs_dir}/{config.name}"
     view = window.playground
     view.finetuned.refresh(select=run_dir)
-    view.attack.setCurrentText("PGD ℓ∞")
+    view.attack.setCurrentText("pgd")
     view.steps.setValue(1)
     view.gallery._clicked(view.gallery.item(0))
     wait_for(lambda: _finished(view), what="the first attack")
@@ -129,7 +130,7 @@ def test_a_run_that_continued_is_attacked_with_its_new_weights(window, tiny_trai
 def test_zero_budget_says_the_attack_found_nothing(window):
     view = window.playground
     view.finetuned.setCurrentIndex(0)
-    view.attack.setCurrentText("AutoAttack ℓ∞")
+    view.attack.setCurrentText("aa")
     view.steps.setValue(2)
     view.eps.setValue(0)
     view.gallery._clicked(view.gallery.item(0))
@@ -235,3 +236,41 @@ def test_chart_hover_names_the_bar(window):
     QApplication.processEvents()
     scene_pos = view_box.mapViewToScene(QPointF(0.1, 1.0))
     assert chart.hover_text(scene_pos) == "dog: 20.00%"
+
+
+def test_images_are_decoded_in_the_worker_not_the_gui_thread(window, tmp_path, monkeypatch):
+    import threading
+
+    import caw_gui.workers.jobs as jobs
+
+    threads = []
+    real = jobs.load_image
+
+    def recording(source):
+        threads.append(threading.current_thread())
+        return real(source)
+
+    monkeypatch.setattr(jobs, "load_image", recording)
+    view = window.playground
+    view.finetuned.setCurrentIndex(0)
+    view.steps.setValue(1)
+    view.open_path(_scene_png(tmp_path / "big.png"))
+    assert threads == []  # nothing decoded yet: the call returned at once
+    wait_for(lambda: _finished(view), what="the attack")
+    assert len(threads) == 1 and threads[0] is not threading.main_thread() and view.image_name == "big.png"
+
+
+def test_ctrl_enter_attacks_and_escape_cancels(window, qtbot):
+    view = window.playground
+    view.finetuned.setCurrentIndex(0)
+    window.tabs.setCurrentWidget(view)
+    view.set_image(Image.fromarray(np.zeros((32, 32, 3), np.uint8)), "black")
+    view.cancel()
+    wait_for(lambda: _finished(view), what="the cancelled attack")
+    window.activateWindow()
+    view.steps.setFocus()
+    qtbot.keyClick(view.steps, Qt.Key_Return, Qt.ControlModifier)
+    assert view.is_busy()
+    qtbot.keyClick(view.steps, Qt.Key_Escape)
+    wait_for(lambda: _finished(view), what="the cancelled attack")
+    assert view.status.text() == "Cancelled."

@@ -57,6 +57,8 @@ def test_old_config_json_with_top_level_caw_options_still_loads(tiny_train_confi
                                      "reg_space": "raw", "ablation": "full"}
     (folder / "config.json").write_text(json.dumps({**old, "method": "tecoa"}))
     assert TrainConfig.from_run(folder).method_options == {}  # every old run stored CAW's keys: dropped
+    (folder / "config.json").write_text(json.dumps({**old, "method": "pmg-aft"}))
+    assert TrainConfig.from_run(folder).method_options == {"variant": "caw-v1"}  # what PMG-AFT computed then
 
 
 def test_every_option_of_every_method_has_a_flag_and_help():

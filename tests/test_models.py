@@ -84,3 +84,19 @@ def test_a_crafted_pickle_is_refused_and_its_payload_never_runs(tmp_path):
     with pytest.raises(ModelLoadError, match="weights_only"):
         load_model(ModelSpec("caw-test-tiny", str(path)))
     assert not marker.exists()
+
+
+def test_openai_weights_are_built_with_the_quickgelu_they_were_trained_with(monkeypatch):
+    """open_clip pairs ViT-B-32 + 'openai' with plain GELU unless told otherwise; caw must ask for QuickGELU."""
+    import open_clip
+
+    asked = {}
+
+    def fake_create_model(name, pretrained=None, **kwargs):
+        asked.update(kwargs, name=name, pretrained=pretrained)
+        raise RuntimeError("offline")  # stop before any download
+
+    monkeypatch.setattr(open_clip, "create_model", fake_create_model)
+    with pytest.raises(ModelLoadError):
+        load_model(ModelSpec("ViT-B-32", "openai"))
+    assert asked["pretrained"] == "openai" and asked.get("force_quick_gelu") is True

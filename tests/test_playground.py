@@ -144,7 +144,7 @@ def test_cli_attacks_a_toy_scene_with_its_true_label(tmp_path, capsys):
     assert "classes: 5 from preset toy-shape" in text and f"pushing away from true class '{shape}'" in text
     assert "model input: 64×64: used as is" in text
     assert text.count("clean:") == 1 and text.count("adversarial:") == 1 and text.count("verdict:") == 1
-    assert any(word in text for word in ("robust: still predicts", "fooled: now predicts", "already wrong"))
+    assert any(word in text for word in ("ROBUST: still predicts", "FOOLED: now predicts", "WRONG: already wrong"))
     saved = np.asarray(Image.open(out))
     assert saved.shape == (64, 64, 3) and f"vanilla (toy): {out}" in text
 
@@ -158,7 +158,7 @@ def test_cli_compares_vanilla_and_finetuned_on_a_photo(tmp_path, capsys, tiny_tr
     list(Trainer(config).run())
     photo = str(resources.files("caw_gui") / "resources" / "samples" / "cat.jpg")
     out = tmp_path / "cat.png"
-    assert main(["attack", photo, "--model", TINY.name, "--checkpoint", f"{config.runs_dir}/{config.name}",
+    assert main(["attack", photo, "--model", TINY.name, "--pretrained", "none", "--checkpoint", f"{config.runs_dir}/{config.name}",
                  "--classes", "cat,dog,car", "--steps", "1", "--out", str(out), "--device", "cpu"]) == 0
     text = capsys.readouterr().out
     assert "resized from 384×255 to 32×32, centre-cropped" in text
@@ -191,3 +191,17 @@ def test_cli_refuses_a_bad_image_clearly(tmp_path, capsys):
     assert err.startswith("caw-core attack: error:") and "broken.png" in err and "Traceback" not in err
     assert main(["attack", str(tmp_path / "missing.png"), "--model", "toy"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_refuses_odd_class_files_and_budgets(tmp_path, capsys):
+    from caw_core.cli import main
+
+    scene = _scene(tmp_path / "scene.png")
+    for extra, message in ((["--classes", "@/dev/zero"], "is not a text file"),
+                           (["--classes", f"@{tmp_path}"], "is not a text file"),
+                           (["--steps", "99999999999"], "steps must be between 1 and"),
+                           (["--eps", "inf"], "finite number"),
+                           (["--eps", "1e308"], "eps must be <= 255 under linf")):
+        assert main(["attack", scene, "--model", "toy"] + extra) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

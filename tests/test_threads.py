@@ -63,11 +63,11 @@ def test_cli_picks_the_workload_model(argv, model):
     assert workload_model(build_parser(argv).parse_args(argv)) == model
 
 
-def test_cli_threads_flag_applies_before_the_command_runs(tmp_path, restore_threads, capsys):
-    torch.set_num_threads(2)
-    assert main(["--threads", "1", "bench", "--model", "caw-test-tiny", "--methods", "ft-adv", "--steps", "1",
+def test_cli_threads_flag_overrides_the_policy_for_the_command(tmp_path, restore_threads, capsys):
+    torch.set_num_threads(1)  # what the policy gives caw-test-tiny
+    assert main(["--threads", "2", "bench", "--model", "caw-test-tiny", "--methods", "ft-adv", "--steps", "1",
                  "--warmup", "0", "--classes", "4", "--batch-size", "2", "--no-isolate", "--device", "cpu"]) == 0
-    assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
 
 
 def test_cli_refuses_a_bad_thread_count(capsys):

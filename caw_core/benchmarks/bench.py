@@ -9,6 +9,9 @@ Three modes of a method's training step, which must not be confused:
   (:mod:`caw_core.benchmarks.reference`): their losses, attack and text handling, not caw's. Each is timed
   interleaved with caw's optimized step of the same method and caw's optimized CAW step.
 
+``--mode cache`` times the optimized step without and with (``cached``) the original-feature cache of
+:mod:`caw_core.feature_cache`, filled beforehand as it is from the second epoch on.
+
 What is measured, per method and mode, on one synthetic batch (uniform random
 images at the model's input size, random labels, ``classes`` class names such
 as TinyImageNet's 200) that is reused every step, so data loading is excluded:
@@ -56,8 +59,8 @@ from typing import Callable, Iterator, Optional
 import torch
 
 METHODS_BENCHED = ("caw", "ft-adv", "pmg-aft", "tga-zsr", "fare")
-MODES = ("optimized", "naive", "reference")
-MODE_CHOICES = MODES + ("both",)  # both = optimized and naive
+MODES = ("optimized", "naive", "reference", "cached")
+MODE_CHOICES = ("optimized", "naive", "both", "reference", "cache")  # both: optimized + naive; cache: + cached
 TEMPLATE = "This is a photo of a {}"
 EPS = 1 / 255
 ATTACK_STEPS = 2
@@ -92,9 +95,9 @@ class BenchConfig:
 
     @property
     def modes(self) -> tuple:
-        if self.mode == "both":
-            return ("optimized", "naive")
-        return ("optimized", "reference") if self.mode == "reference" else (self.mode,)
+        pairs = {"both": ("optimized", "naive"), "reference": ("optimized", "reference"),
+                 "cache": ("optimized", "cached")}
+        return pairs.get(self.mode, (self.mode,))
 
     def modes_of(self, method: str) -> tuple:
         """The modes timed for ``method``: reference mode has ports of PMG-AFT and TGA-ZSR only; caw's own CAW
@@ -257,6 +260,14 @@ def build_step(config: BenchConfig, method: str, mode: str, device: torch.device
         model.set_classes(classnames, templates)
         fused = {"fused": True} if device.type == "cuda" else {}
         optimizer = torch.optim.SGD(params, lr=objective.recipe.lr, momentum=MOMENTUM, **fused)
+
+        if mode == "cached":
+            from caw_core.feature_cache import OriginalFeatureCache
+
+            indices = torch.arange(len(images))
+            cache = OriginalFeatureCache(len(images), model.text_head.shape[-1], {}, device)
+            cache.lookup(original, images, indices)  # filled, as from the second epoch on
+            original = cache.bind(original, images, indices)
 
         def losses():
             return adversarial_losses(objective, encoder, original, model.text_head, images, labels,

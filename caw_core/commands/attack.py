@@ -18,7 +18,12 @@ centre-cropped to the model input; that is the image attacked and saved.
 """
 
 
+MAX_CLASS_FILE_BYTES = 2**20
+
+
 def add_parser(subparsers) -> None:
+    from caw_core.attacks.registry import attack_choices
+
     parser = subparsers.add_parser(
         "attack", help="attack one image: vanilla vs fine-tuned top-5 on clean and adversarial, with a verdict",
         description="Classify an image zero-shot with the vanilla model and (with --checkpoint) a fine-tuned one, "
@@ -29,11 +34,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", default="toy", help="open_clip architecture of the vanilla model, or 'toy' "
                                                       "(default: %(default)s)")
     parser.add_argument("--pretrained", default=None,
-                        help="open_clip pretrained tag or local weights file of the vanilla model (default: none; "
-                             "the toy model always has its embedded weights)")
+                        help="open_clip pretrained tag, local weights file, or 'none' for random init, of the "
+                             "vanilla model (default: openai; the toy model always has its embedded weights)")
     parser.add_argument("--checkpoint", default=None, metavar="RUN",
                         help="a caw run or checkpoint folder fine-tuned from the vanilla model (its latest step)")
-    parser.add_argument("--attack", default="pgd", help="pgd, cw or aa (AutoAttack) (default: %(default)s)")
+    attacks = ", ".join(f"{name} ({label})" for name, label in attack_choices().items() if name != "clean")
+    parser.add_argument("--attack", default="pgd", help=f"one of: {attacks} (default: %(default)s)")
     parser.add_argument("--eps", type=float, default=4.0, help="radius in units of 1/255 (default: %(default)s)")
     parser.add_argument("--norm", choices=["linf", "l2"], default="linf")
     parser.add_argument("--steps", type=int, default=None,
@@ -69,6 +75,9 @@ def resolve_classes(text, model: str) -> tuple[list[str], list[str], str]:
     if text.startswith("@"):
         path = Path(text[1:])
         try:
+            if not path.is_file() or path.stat().st_size > MAX_CLASS_FILE_BYTES:
+                raise ValueError(f"the class list {path} is not a text file of at most "
+                                 f"{MAX_CLASS_FILE_BYTES // 2**20} MiB")
             names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read the class list {path}: {exc}") from exc
@@ -116,11 +125,12 @@ def run(args: argparse.Namespace) -> int:
     request = PlaygroundRequest(image, classnames, templates, attack=args.attack, norm=args.norm, eps=args.eps,
                                 steps=args.steps, source=args.source, label=label)
     request.validate()
-    vanilla = ModelSpec(args.model, optional(args.pretrained))
+    pretrained = args.pretrained if args.pretrained is not None else (None if args.model == "toy" else "openai")
+    vanilla = ModelSpec(args.model, optional(pretrained))
     device = resolve_device(args.device)
     models = {"vanilla": load_model(vanilla, device)}
     if args.checkpoint:
-        models["finetuned"] = load_model(ModelSpec(args.model, optional(args.pretrained), args.checkpoint), device)
+        models["finetuned"] = load_model(ModelSpec(args.model, optional(pretrained), args.checkpoint), device)
     names = {"vanilla": f"vanilla ({vanilla.label()})",
              "finetuned": f"fine-tuned ({Path(args.checkpoint).name})" if args.checkpoint else ""}
     roles = list(models) if args.source == "each" else [args.source]
@@ -152,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  adversarial:  {_line(adversarial['topk'][role])}{origin}")
                 text = describe_verdict(adversarial["verdict"][role], adversarial["found_nothing"],
                                         adversarial["topk"][role][0][0], adversarial["reference"][role])
-                print(f"  verdict:      {text}")
+                print(f"  verdict:      {adversarial['verdict'][role].upper()}: {text}")
     print()
     for adversarial in records["adversarial"]:
         print(f"adversarial crafted on {names[adversarial['crafted_on']]}: {adversarial['path']} "

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from caw_core.commands.config_args import (DefaultsHelpFormatter, add_dataclass_options, config_from_args,
                                            non_negative_int, positive_int)
+from caw_core.commands.progress import Progress, add_quiet_flag
 from caw_core.io import atomic_write
 
 
@@ -17,7 +17,8 @@ HELP = {
     "model": "open_clip architecture, caw-test-tiny, or toy",
     "pretrained": "pretrained tag or weights file (default: random weights; speed does not depend on them)",
     "methods": "comma-separated methods",
-    "mode": "optimized, naive, both (optimized + naive), or reference (methods pmg-aft,tga-zsr)",
+    "mode": "optimized, naive, both (optimized + naive), reference (pmg-aft,tga-zsr against their ported reference "
+            "steps, caw's CAW step timed beside each), or cache (optimized without/with the original-feature cache)",
     "batch_size": "images per step",
     "classes": "class names in the text head",
     "steps": "timed steps per job",
@@ -52,6 +53,7 @@ def add_parser(subparsers) -> None:
                                  "warmup": non_negative_int, "eval_repeats": positive_int, "threads": positive_int})
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON report to this file")
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -59,11 +61,16 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.benchmarks.bench import BenchConfig, bench_report, format_table, run_bench
 
     config = config_from_args(BenchConfig, args)
+    if config.threads is None:  # the global caw-core --threads, else the thread policy in each job
+        config.threads = getattr(args, "global_threads", None)
     records = []
-    for record in run_bench(config):
-        records.append(record)
-        label = record.get("method", "eval") + " " + record.get("mode", "")
-        print(f"bench: {label.strip()} done", file=sys.stderr)
+    beside = sum(m != "caw" for m in config.methods) if config.mode == "reference" else 0  # caw timed beside each
+    jobs = sum(len(config.modes_of(method)) for method in config.methods) + beside + bool(config.eval)  # records
+    with Progress(jobs, "bench", "job", quiet=args.quiet) as progress:
+        for record in run_bench(config):
+            records.append(record)
+            label = record.get("method", "eval") + " " + record.get("mode", "")
+            progress.update(len(records), last=label.strip())
     report = bench_report(config, records)
     if args.out is not None:
         atomic_write(args.out, lambda handle: handle.write(json.dumps(report, indent=2) + "\n"))

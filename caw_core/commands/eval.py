@@ -7,6 +7,7 @@ import sys
 
 from caw_core.commands.config_args import (add_dataclass_options, csv_list, given_options, non_negative_float,
                                            non_negative_int, positive_int)
+from caw_core.commands.progress import Progress, add_quiet_flag
 
 EPILOG = """\
 models: --model/--pretrained name the base CLIP; each --checkpoint adds one fine-tuned
@@ -104,7 +105,7 @@ def add_parser(subparsers) -> None:
                                  "num_workers": non_negative_int})
     parser.add_argument("--check-masking", action="store_true",
                         help="run the gradient-masking checks instead of the benchmark (see below)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -132,8 +133,6 @@ def eval_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from caw_core.evaluate import evaluate
     from caw_core.report import render_report
 
@@ -143,17 +142,16 @@ def run(args: argparse.Namespace) -> int:
     bar = None
     for record in evaluate(config):
         event = record["event"]
-        if event == "progress" and not args.quiet:
+        if event == "progress":
             if bar is None:
-                bar = tqdm(total=record["total"], unit="img", dynamic_ncols=True, file=sys.stderr,
-                           desc=f"[{record['item']}/{record['items']}] {record['dataset']} {record['attack']}")
-            bar.update(record["done"] - bar.n)
-            postfix = {"all": f"{100 * record['overall']:.0f}%"}
+                bar = Progress(record["total"], f"[{record['item']}/{record['items']}] {record['dataset']} "
+                               f"{record['attack']}", "img", quiet=args.quiet)
+            values = {"all": f"{100 * record['overall']:.0f}%"}
             if record["overall_eta_s"] is not None:
-                postfix["all ETA"] = f"{record['overall_eta_s'] / 60:.1f} min"
+                values["all ETA"] = f"{record['overall_eta_s'] / 60:.1f} min"
             if record["accuracy"] is not None:
-                postfix["acc"] = f"{100 * record['accuracy']:.1f}%"
-            bar.set_postfix(postfix, refresh=False)
+                values["acc"] = f"{100 * record['accuracy']:.1f}%"
+            bar.update(record["done"], **values)
         elif event == "result":
             if bar is not None:
                 bar.close()

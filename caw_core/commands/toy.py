@@ -12,6 +12,7 @@ import sys
 
 from caw_core.commands.config_args import (add_dataclass_options, given_options, non_negative_float,
                                            non_negative_int, positive_float, positive_int, probability)
+from caw_core.commands.progress import Progress, add_quiet_flag
 from caw_core.io import atomic_path
 
 
@@ -46,6 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                  "keep_prob": probability, "shape_prob": probability, "threads": positive_int,
                                  "eval_every": non_negative_int, "eval_images": positive_int})
     pre.add_argument("--print-every", type=positive_int, default=10, help="print every N steps (default: 10)")
+    add_quiet_flag(pre)
 
     sample = sub.add_parser("sample", help="save a grid of toy scenes with their captions")
     sample.add_argument("--out", required=True, help="PNG path")
@@ -73,10 +75,12 @@ def _pretrain(args) -> int:
     if args.minutes is not None:
         config.steps = estimate_steps(config, args.minutes)
         print(f"{args.minutes:g} min at this machine's speed -> {config.steps} steps; to reproduce: {config.command()}")
-    for record in pretrain(config):
-        step = int(record["step"])
-        if "wall_time_s" in record or any(k.startswith("zeroshot/") for k in record) or step % args.print_every == 0:
-            print(_format(record), flush=True)
+    with Progress(config.steps, "pretrain", "step", quiet=args.quiet) as progress:
+        for record in pretrain(config):
+            step = int(record["step"])
+            progress.update(step)
+            if "wall_time_s" in record or any(k.startswith("zeroshot/") for k in record) or step % args.print_every == 0:
+                progress.message(_format(record))
     print(f"wrote {config.out_dir}/{config.name}.safetensors and {config.name}.json")
     return 0
 

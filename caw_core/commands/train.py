@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 
 from caw_core.commands.config_args import (
     DefaultsHelpFormatter,
@@ -20,6 +19,8 @@ from caw_core.commands.config_args import (
     given_options,
     method_options_from_args,
 )
+from caw_core.commands.progress import Progress, add_quiet_flag
+from caw_core.train_logs import TrainingLogs, parse_log_kinds
 
 # What a resumed run may change: how long it runs and its bookkeeping, never the recipe.
 RESUME_OVERRIDES = ("epochs", "max_steps", "save_every", "keep_last", "num_workers", "device", "clean_acc_every")
@@ -90,7 +91,11 @@ def add_parser(subparsers) -> None:
                         help="continue the run in RUN_DIR from its latest checkpoint (its config is reused; "
                              f"only --{', --'.join(k.replace('_', '-') for k in RESUME_OVERRIDES)} may be given "
                              "with it)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--log", action="append", default=None, metavar="tensorboard|csv",
+                        help="also write the per-step metrics as TensorBoard scalars + hparams (view with "
+                             "'tensorboard --logdir RUNS_DIR') or as metrics.csv, in the run folder; repeat or "
+                             "give a comma list")
+    add_quiet_flag(parser)
     add_method_options(parser, METHODS)
     parser.set_defaults(run=run)
 
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from caw_core.methods import method_class
     from caw_core.train import Trainer, resume_config, TrainConfig
 
+    kinds = parse_log_kinds(args.log)
     if args.resume:
         if any(dest.startswith("method_option:") for dest in vars(args)):
             raise ValueError("a resumed run keeps the method options of its config.json; start a new run to change them")
@@ -112,23 +118,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         options = method_options_from_args(args, method_class(args.method or TrainConfig.method).name)
         trainer = Trainer(config_from_args(TrainConfig, args, method_options=options))
-    show = trainer.ctx.is_main and not args.quiet
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(total=trainer.total_steps, initial=trainer.progress.step, unit="step", dynamic_ncols=True,
-                   file=sys.stderr)
-        print(f"run folder: {trainer.run_dir}", file=sys.stderr)
+    progress = Progress(trainer.total_steps, "train", "step", initial=trainer.progress.step,
+                        quiet=args.quiet or not trainer.ctx.is_main)
+    progress.message(f"run folder: {trainer.run_dir}")
     last = {}
-    for record in trainer.run():
-        last = record
-        if bar is not None and record["event"] == "step":
-            bar.update(1)
-            bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "ce", "ca", "reg", "robust_acc")
-                             if record.get(k) is not None}, refresh=False)
-    if bar is not None:
-        bar.close()
+    logs = TrainingLogs(kinds if trainer.ctx.is_main else [], trainer.run_dir, trainer.config, trainer.progress.step)
+    with progress, logs:
+        for record in trainer.run():
+            last = record
+            logs.write(record)
+            if record["event"] == "step":
+                progress.update(record["step"], **{k: record[k] for k in ("loss", "ce", "ca", "reg", "robust_acc")
+                                                   if record.get(k) is not None})
     if trainer.ctx.is_main:
         print(f"{last.get('event', 'done')} at step {last.get('step')} of {last.get('total_steps')}; "
               f"checkpoints in {trainer.run_dir / 'checkpoints'}")

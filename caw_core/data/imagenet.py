@@ -1,46 +1,95 @@
-"""ImageNet-1k validation set (50,000 images) as a class-sorted folder tree.
+"""ImageNet-1k validation set (50,000 images), sorted into class folders or flat with the devkit.
 
-Expected layout::
+Two layouts are read, both below ``root/imagenet``::
 
-    imagenet/val/<wnid>/*.JPEG      e.g. imagenet/val/n01440764/ILSVRC2012_val_00000293.JPEG
+    val/<wnid>/ILSVRC2012_val_<nnnnnnnn>.JPEG      sorted: one folder per class (valprep.sh, torchvision)
+    val/ILSVRC2012_val_<nnnnnnnn>.JPEG             flat: ILSVRC2012_img_val.tar extracted as it comes ...
+    ILSVRC2012_devkit_t12.tar.gz                   ... with the devkit beside it (or extracted:
+                                                   ILSVRC2012_devkit_t12/data/meta.mat + the ground truth)
 
-This is the tree most ImageNet copies already have. From the official
-``ILSVRC2012_img_val.tar`` + ``ILSVRC2012_devkit_t12.tar.gz`` you get it by
-putting both into ``root/imagenet`` and running
-``torchvision.datasets.ImageNet(root/"imagenet", split="val")`` once (it sorts
-the images into ``val/<wnid>/``), or with the common ``valprep.sh`` script.
+In the flat layout image ``n`` has the label on line ``n`` of the devkit's
+``data/ILSVRC2012_validation_ground_truth.txt``, an ILSVRC2012_ID (1..1000)
+that ``data/meta.mat`` maps to its wnid. The devkit archive is read in
+memory, never extracted.
 
 Labels index the 1000 sorted wnids (``classnames/imagenet_wnids.txt``), so a
 partial tree keeps the standard label ids and the zero-shot head always has all
 1000 classes; class names are OpenAI CLIP's cleaned ImageNet names
 (``open_clip.zero_shot_metadata.IMAGENET_CLASSNAMES``).
+
+``data check`` reports ImageNet found only for a layout that loads: a ``val``
+folder with neither wnid folders nor flat images, or flat images without the
+devkit, is reported missing with what to add.
 """
 
 from __future__ import annotations
 
+import io
+import re
+import tarfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from torch.utils.data import Dataset
-from torchvision.datasets import ImageFolder
 
-from caw_core.data.layout import Layout
-from caw_core.data.registry import DatasetError, DatasetSpec, register
+from caw_core.data.checked import require_regular_files
+from caw_core.data.folders import LoopSafeImageFolder, SampleList, walk_files
+from caw_core.data.layout import Layout, has_entry
+from caw_core.data.registry import DatasetError, DatasetNotFoundError, DatasetSpec, register
 
 WNIDS = tuple((Path(__file__).parent / "classnames" / "imagenet_wnids.txt").read_text().split())
 _LABEL = {wnid: i for i, wnid in enumerate(WNIDS)}
+_WNID = re.compile(r"n\d{8}")
+_FLAT_IMAGE = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
+DEVKIT = "ILSVRC2012_devkit_t12"
+_META = f"{DEVKIT}/data/meta.mat"
+_GROUND_TRUTH = f"{DEVKIT}/data/ILSVRC2012_validation_ground_truth.txt"
 
+SOURCE = "https://image-net.org/challenges/LSVRC/2012/2012-downloads.php (needs a registered account)"
 LAYOUT = Layout(
     {"val": ["imagenet/val"]},
-    contents=["imagenet/val/<wnid>/ILSVRC2012_val_<nnnnnnnn>.JPEG  (one folder per class, 1000 in all)"],
-    source="https://image-net.org (registration); sort the val images into wnid folders as described "
-    "in caw_core/data/imagenet.py",
+    contents=["imagenet/val/<wnid>/ILSVRC2012_val_<nnnnnnnn>.JPEG  (sorted: one folder per class)",
+              "or imagenet/val/ILSVRC2012_val_<nnnnnnnn>.JPEG  (flat, as the tar unpacks) with "
+              f"imagenet/{DEVKIT}.tar.gz beside it (or extracted: imagenet/{_META} and imagenet/{_GROUND_TRUTH})"],
+    source=SOURCE,
+    archives={"ILSVRC2012_img_val.tar": "imagenet/val", f"{DEVKIT}.tar.gz": "imagenet"},
 )
 
 
-class ImageNetVal(ImageFolder):
-    """``ImageFolder`` whose labels are the wnid's index among all 1000 classes,
-    not among the folders found."""
+def _is_wnid_folder(entry) -> bool:
+    return bool(_WNID.fullmatch(entry.name)) and entry.is_dir()
+
+
+def _is_flat_image(entry) -> bool:
+    return bool(_FLAT_IMAGE.fullmatch(entry.name)) and entry.is_file()
+
+
+def _devkit(base: Path) -> Optional[Path]:
+    """The devkit archive, or the extracted devkit folder, below ``base``; None when neither is complete."""
+    archive = base / f"{DEVKIT}.tar.gz"
+    if archive.is_file():
+        return archive
+    if (base / _META).is_file() and (base / _GROUND_TRUTH).is_file():
+        return base / DEVKIT
+    return None
+
+
+def missing_files(root: Path) -> list[str]:
+    base = Path(root) / "imagenet"
+    val = base / "val"
+    if not val.is_dir():
+        return [str(val)]
+    if has_entry(val, _is_wnid_folder):
+        return []
+    if has_entry(val, _is_flat_image):
+        if _devkit(base) is None:
+            return [f"{base / DEVKIT}.tar.gz (the devkit: {val} holds the images flat, and their labels are in it)"]
+        return []
+    return [f"{val}/<wnid>/*.JPEG or {val}/ILSVRC2012_val_*.JPEG ({val} has neither)"]
+
+
+class ImageNetVal(LoopSafeImageFolder):
+    """Sorted layout: labels are the wnid's index among all 1000 classes, not among the folders found."""
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
         found = sorted(p.name for p in Path(directory).iterdir() if p.is_dir())
@@ -52,11 +101,85 @@ class ImageNetVal(ImageFolder):
         return found, {wnid: _LABEL[wnid] for wnid in found}
 
 
+class FlatImageNetVal(SampleList):
+    """Flat layout: ``val/ILSVRC2012_val_<n>.JPEG`` labelled from the devkit's ground truth."""
+
+    def __init__(self, val: Path, devkit: Path, transform: Callable) -> None:
+        labels = devkit_labels(devkit)
+        self.samples = []
+        for path in walk_files(val):
+            match = _FLAT_IMAGE.fullmatch(Path(path).name)
+            if match:
+                number = int(match.group(1))
+                if not 1 <= number <= len(labels):
+                    raise DatasetError(f"{path}: image number {number} is not in the devkit's ground truth "
+                                       f"(1..{len(labels)})")
+                self.samples.append((path, labels[number - 1]))
+        self.transform = transform
+
+
+def devkit_labels(devkit: Path) -> list[int]:
+    """Label (sorted-wnid index) of validation image 1, 2, ... from the devkit archive or folder."""
+    try:
+        if devkit.is_file():
+            with tarfile.open(devkit, "r:gz") as archive:
+                meta = _member(archive, _META, devkit)
+                truth = _member(archive, _GROUND_TRUTH, devkit)
+        else:
+            meta = (devkit.parent / _META).read_bytes()
+            truth = (devkit.parent / _GROUND_TRUTH).read_bytes()
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise DatasetError(f"cannot read the ImageNet devkit {devkit}: {exc}; expected {DEVKIT}.tar.gz from "
+                           f"{SOURCE}") from exc
+    id_to_wnid = _id_to_wnid(meta, devkit)
+    labels = []
+    for number, line in enumerate(truth.decode("ascii", "replace").split(), 1):
+        wnid = id_to_wnid.get(int(line)) if line.isdigit() else None
+        if wnid not in _LABEL:
+            raise DatasetError(f"{devkit}: line {number} of the validation ground truth ({line!r}) is not an "
+                               "ILSVRC2012_ID of the 1000 classes")
+        labels.append(_LABEL[wnid])
+    return labels
+
+
+def _member(archive: tarfile.TarFile, name: str, path: Path) -> bytes:
+    try:
+        handle = archive.extractfile(name)
+    except KeyError:
+        handle = None
+    if handle is None:
+        raise DatasetError(f"{path} has no {name}; is it the ILSVRC2012 devkit ({DEVKIT}.tar.gz)?")
+    return handle.read()
+
+
+def _id_to_wnid(meta: bytes, devkit: Path) -> dict[int, str]:
+    """ILSVRC2012_ID -> wnid for the 1000 leaf synsets of ``meta.mat`` (read by field name)."""
+    try:
+        from scipy.io import loadmat
+    except ImportError as exc:
+        raise DatasetError("reading the ImageNet devkit needs scipy: pip install 'caw[data]'") from exc
+    try:
+        synsets = loadmat(io.BytesIO(meta), squeeze_me=True)["synsets"]
+        return {int(i): str(w) for i, w, children in zip(synsets["ILSVRC2012_ID"], synsets["WNID"],
+                                                          synsets["num_children"]) if int(children) == 0}
+    except Exception as exc:  # scipy raises many types for a malformed .mat
+        raise DatasetError(f"{devkit}: {_META} is not the devkit's synset table ({exc})") from exc
+
+
 def _build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES  # open_clip is slow to import
 
-    LAYOUT.require(root, split, "ImageNet")
-    return ImageNetVal(str(Path(root) / "imagenet" / "val"), transform=transform), list(IMAGENET_CLASSNAMES)
+    missing = missing_files(root)
+    if missing:
+        raise DatasetNotFoundError(f"ImageNet not found under {root}: missing {', '.join(missing)}\n"
+                                   f"expected layout:\n{LAYOUT.describe()}")
+    base = Path(root) / "imagenet"
+    require_regular_files(base, [f"{DEVKIT}.tar.gz", _META, _GROUND_TRUTH])
+    if has_entry(base / "val", _is_wnid_folder):
+        data: Dataset = ImageNetVal(str(base / "val"), transform=transform)
+    else:
+        data = FlatImageNetVal(base / "val", _devkit(base), transform)
+    return data, list(IMAGENET_CLASSNAMES)
 
 
 register(
@@ -65,12 +188,13 @@ register(
         display_name="ImageNet",
         templates=("This is a photo of a {}",),
         expected_layout=LAYOUT.describe(),
-        missing_files=LAYOUT.missing,
+        missing_files=missing_files,
         build=_build,
         splits=LAYOUT.splits,
         download=None,
         download_note="ImageNet needs a registered account at https://image-net.org, so it cannot be "
         "fetched automatically.",
         family="paper",
+        guide=LAYOUT.guide,
     )
 )

@@ -82,6 +82,8 @@ def _read(source: Source) -> tuple[bytes, str]:
             raise ImageLoadError(f"{path} does not exist")
         if path.is_dir():
             raise ImageLoadError(f"{path} is a folder, not an image file")
+        if not path.is_file():  # a device (/dev/zero reads forever), a pipe (blocks) or a socket
+            raise ImageLoadError(f"{path} is not a regular file (a device, pipe or socket), not an image file")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise ImageLoadError(f"{path.name} is {size / 2**20:.0f} MiB; images over {MAX_FILE_BYTES // 2**20} MiB "

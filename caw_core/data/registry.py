@@ -20,7 +20,16 @@ from torch.utils.data import Dataset
 
 
 class DatasetError(Exception):
-    """Base class for dataset problems a user can fix (missing files, bad names)."""
+    """Base class for dataset problems a user can fix (missing files, bad names, unreadable files)."""
+
+    def __str__(self) -> str:
+        # A DataLoader worker re-raises our error as DatasetError("Caught DatasetError in DataLoader worker
+        # process 0.\nOriginal Traceback ...\ncaw_core...DatasetError: <message>"): keep the message only.
+        text = super().__str__()
+        if "Original Traceback" in text:
+            last = text.rstrip().splitlines()[-1]
+            return last.split(": ", 1)[1] if "Error: " in last else last
+        return text
 
 
 class UnknownDatasetError(DatasetError, KeyError):
@@ -56,15 +65,24 @@ class ZeroShotDataset:
 
 @dataclass(frozen=True)
 class DatasetStatus:
+    """What ``caw-core data check`` says about one dataset under one root.
+
+    ``guide`` holds the setup lines for a missing dataset: archive names,
+    official source, the fetch command, where to unpack, archives found but
+    not unpacked.
+    """
+
     name: str
     found: bool
     missing: list[str]
     expected_layout: str
+    guide: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if self.found:
             return f"{self.name}: found"
         lines = [f"{self.name}: missing"] + [f"    missing: {m}" for m in self.missing]
+        lines += [f"    {line}" for line in self.guide]
         lines.append("    expected layout:")
         lines += [f"      {line}" for line in self.expected_layout.splitlines()]
         return "\n".join(lines)
@@ -88,6 +106,8 @@ class DatasetSpec:
             dataset cannot be downloaded automatically (the reason in
             ``download_note``).
         synthetic: True for generated datasets that need no files (toy world).
+        guide: ``root -> setup lines`` for a missing dataset (archives, source,
+            where to unpack); see :meth:`caw_core.data.layout.Layout.guide`.
     """
 
     name: str
@@ -101,6 +121,7 @@ class DatasetSpec:
     download_note: str = ""
     synthetic: bool = False
     family: str = field(default="paper")
+    guide: Callable[[Path], list[str]] = field(default=lambda root: [])
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
@@ -137,8 +158,13 @@ def get_spec(name: str) -> DatasetSpec:
 
 def check_dataset(name: str, root: Optional[Path]) -> DatasetStatus:
     spec = get_spec(name)
-    missing = [] if spec.synthetic else spec.missing_files(Path(root or "."))
-    return DatasetStatus(spec.name, not missing, missing, spec.expected_layout)
+    root = Path(root or ".")
+    missing = [] if spec.synthetic else spec.missing_files(root)
+    if not missing:
+        return DatasetStatus(spec.name, True, [], spec.expected_layout)
+    fetch = (f"fetch:    caw-core data download {spec.name} --root {root}" if spec.download is not None
+             else f"fetch:    no automatic download. {spec.download_note}".rstrip())
+    return DatasetStatus(spec.name, False, missing, spec.expected_layout, (fetch, *spec.guide(root)))
 
 
 def require_dataset(name: str, root: Optional[Path]) -> None:
@@ -172,6 +198,10 @@ def load_dataset(
         )
     require_dataset(spec.name, root)
     data, classnames = spec.build(Path(root or "."), split, transform or pixel_transform(image_size))
+    if not spec.synthetic:
+        from caw_core.data.checked import CheckedDataset
+
+        data = CheckedDataset(data, spec.display_name, len(classnames))
     return ZeroShotDataset(spec.name, data, list(classnames), list(spec.templates), split)
 
 

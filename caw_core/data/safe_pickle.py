@@ -15,6 +15,7 @@ from __future__ import annotations
 import pickletools
 from pathlib import Path
 
+from caw_core.data.checked import require_regular_files
 from caw_core.data.registry import DatasetError
 
 ALLOWED_GLOBALS = frozenset({
@@ -30,6 +31,7 @@ _FORBIDDEN_OPS = {"EXT1", "EXT2", "EXT4", "PERSID", "BINPERSID"}
 
 def require_plain_pickle(path: Path) -> None:
     """Raise DatasetError unless the pickle at ``path`` only references :data:`ALLOWED_GLOBALS`."""
+    require_regular_files(Path(path).parent, [Path(path).name])  # a FIFO would block the read forever
     with open(path, "rb") as handle:
         data = handle.read()
     recent: list[str] = []  # string literals just pushed (from the stream or the memo), oldest first

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 from torch.utils.data import Dataset
-from torchvision.datasets.folder import default_loader
 from torchvision.datasets.utils import download_and_extract_archive
 
+from caw_core.data.checked import reading
+from caw_core.data.folders import SampleList
 from caw_core.data.layout import Layout
 from caw_core.data.names import clean_classname
 from caw_core.data.registry import DatasetSpec, register
@@ -41,11 +42,12 @@ LAYOUT = Layout(
         "train": [f"{FOLDER}/wnids.txt", f"{FOLDER}/words.txt", f"{FOLDER}/train"],
     },
     contents=[f"{FOLDER}/train/<wnid>/images/<wnid>_<n>.JPEG", f"{FOLDER}/val/images/val_<n>.JPEG"],
-    source=f"{URL}, extracted into the root",
+    source=URL,
+    archives={"tiny-imagenet-200.zip": ""},
 )
 
 
-class TinyImageNet(Dataset):
+class TinyImageNet(SampleList):
     """``(transform(image), label)`` pairs of one split of ``root/tiny-imagenet-200``."""
 
     def __init__(self, root: Path, split: str, transform: Callable) -> None:
@@ -68,13 +70,6 @@ class TinyImageNet(Dataset):
             ]
         self.transform = transform
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int):
-        path, label = self.samples[i]
-        return self.transform(default_loader(str(path))), label
-
 
 def _lines(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line.strip()]
@@ -88,7 +83,9 @@ def _first_synonyms(words_file: Path, wnids: list[str]) -> list[str]:
 
 def _build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
     LAYOUT.require(root, split, "TinyImageNet")
-    data = TinyImageNet(root, split, transform)
+    with reading("TinyImageNet", [Path(root) / p for p in LAYOUT.files[split] if "." in Path(p).name],
+                 "the wnids.txt/words.txt/val_annotations.txt of tiny-imagenet-200.zip"):
+        data = TinyImageNet(root, split, transform)
     return data, data.classes
 
 
@@ -107,5 +104,6 @@ register(
         splits=LAYOUT.splits,
         download=_download,
         family="paper",
+        guide=LAYOUT.guide,
     )
 )

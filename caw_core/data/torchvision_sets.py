@@ -22,9 +22,11 @@ from typing import Any, Callable, Optional
 from torch.utils.data import Dataset
 from torchvision import datasets as tvd
 
-from caw_core.data.layout import Layout
+from caw_core.data.checked import reading
+from caw_core.data.folders import LoopSafeImageFolder, SampleList
+from caw_core.data.layout import AnyLayout, Layout
 from caw_core.data.names import clean_classname, strip_model_year
-from caw_core.data.registry import DatasetSpec, register
+from caw_core.data.registry import DatasetError, DatasetSpec, register
 from caw_core.data.safe_pickle import require_plain_pickle
 
 PHOTO = "This is a photo of a {}"  # the references' prompt for datasets without their own
@@ -77,6 +79,18 @@ class _STL10(_NoHashCheck, tvd.STL10):
 
 class _Flowers102(_NoHashCheck, tvd.Flowers102):
     pass
+
+
+class _PCAM(tvd.PCAM):
+    """PCAM, with its two .h5 files opened once up front: torchvision opens them only per item."""
+
+    def __init__(self, root: str, split: str, transform: Callable) -> None:
+        super().__init__(root, split=split, transform=transform)
+        images, targets = (self._base_folder / self._FILES[split][kind][0] for kind in ("images", "targets"))
+        with self.h5py.File(images, "r") as x, self.h5py.File(targets, "r") as y:
+            if "x" not in x or "y" not in y or len(x["x"]) != len(y["y"]):
+                raise DatasetError(f"{images} and {targets} are not a PCAM pair: expected an 'x' dataset of N "
+                                   "96x96x3 patches and a 'y' dataset of N labels")
 
 
 # --- split arguments -----------------------------------------------------------
@@ -167,7 +181,7 @@ def register_torchvision(
     name: str,
     display_name: str,
     template: str,
-    layout: Layout,
+    layout: Layout | AnyLayout,
     dataset_cls: Callable[..., Dataset],
     classnames: Callable[[Any], list[str]],
     split_kwargs: Callable[[str], dict[str, Any]] = _split_arg,
@@ -182,9 +196,11 @@ def register_torchvision(
     """
 
     def build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
-        layout.require(root, split, display_name)
-        data = dataset_cls(str(root), transform=transform, **split_kwargs(split))
-        return data, classnames(data)
+        found = layout.require(root, split, display_name)
+        files = [Path(root) / p for p in found.files[split]]
+        with reading(display_name, files, f"the files of {display_name} as in 'caw-core data check {name}'"):
+            data = dataset_cls(str(root), transform=transform, **split_kwargs(split))
+            return data, classnames(data)
 
     def download(root: Path) -> None:
         (download_cls or dataset_cls)(str(root), download=True, **split_kwargs(layout.splits[0]))
@@ -201,6 +217,7 @@ def register_torchvision(
             download=None if download_note else download,
             download_note=download_note,
             family="paper",
+            guide=layout.guide,
         )
     )
 
@@ -215,7 +232,8 @@ register_torchvision(
             "train": [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)]
             + ["cifar-10-batches-py/batches.meta"],
         },
-        source="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz, extracted into the root",
+        source="https://www.cs.toronto.edu/~kriz/cifar.html",
+        archives={"cifar-10-python.tar.gz": ""},
     ),
     dataset_cls=_CIFAR10,
     classnames=_cleaned(),
@@ -232,7 +250,8 @@ register_torchvision(
             "test": ["cifar-100-python/test", "cifar-100-python/meta"],
             "train": ["cifar-100-python/train", "cifar-100-python/meta"],
         },
-        source="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz, extracted into the root",
+        source="https://www.cs.toronto.edu/~kriz/cifar.html",
+        archives={"cifar-100-python.tar.gz": ""},
     ),
     dataset_cls=_CIFAR100,
     classnames=_cleaned(),
@@ -253,7 +272,8 @@ register_torchvision(
             ]
             for split in ("test", "train")
         },
-        source="http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz, extracted into the root",
+        source="https://cs.stanford.edu/~acoates/stl10/",
+        archives={"stl10_binary.tar.gz": ""},
     ),
     dataset_cls=_STL10,
     classnames=_cleaned(),
@@ -267,7 +287,8 @@ register_torchvision(
     layout=Layout(
         {"all": ["SUN397/ClassName.txt"]},
         contents=["SUN397/<letter>/<class>[/<subclass>]/sun_*.jpg  (every image: no official split)"],
-        source="http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz, extracted into the root",
+        source="https://vision.princeton.edu/projects/2010/SUN/",
+        archives={"SUN397.tar.gz": ""},
     ),
     dataset_cls=tvd.SUN397,
     classnames=_cleaned(),
@@ -281,7 +302,8 @@ register_torchvision(
     layout=Layout(
         {split: [f"food-101/meta/{split}.json", "food-101/images"] for split in ("test", "train")},
         contents=["food-101/images/<class>/<id>.jpg"],
-        source="http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz, extracted into the root",
+        source="https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/",
+        archives={"food-101.tar.gz": ""},
     ),
     dataset_cls=tvd.Food101,
     classnames=_cleaned(),
@@ -297,8 +319,8 @@ register_torchvision(
             for split in ("test", "trainval")
         },
         contents=["oxford-iiit-pet/images/<Breed_name>_<n>.jpg"],
-        source="images.tar.gz and annotations.tar.gz from https://www.robots.ox.ac.uk/~vgg/data/pets/, "
-        "both extracted into root/oxford-iiit-pet",
+        source="https://www.robots.ox.ac.uk/~vgg/data/pets/",
+        archives={"images.tar.gz": "oxford-iiit-pet", "annotations.tar.gz": "oxford-iiit-pet"},
     ),
     dataset_cls=tvd.OxfordIIITPet,
     classnames=_cleaned(),
@@ -314,42 +336,85 @@ register_torchvision(
             for split in ("test", "train", "val")
         },
         contents=["flowers-102/jpg/image_<nnnnn>.jpg"],
-        source="102flowers.tgz (extracted), imagelabels.mat and setid.mat from "
-        "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/, into root/flowers-102",
+        source="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
+        archives={"102flowers.tgz": "flowers-102", "imagelabels.mat": "flowers-102", "setid.mat": "flowers-102"},
     ),
     dataset_cls=_Flowers102,
     classnames=lambda data: list(tvd.Flowers102.classes),
     download_cls=tvd.Flowers102,
 )
 
+DTD_LAYOUT = AnyLayout([
+    Layout(
+        {split: [f"dtd/dtd/labels/{split}1.txt", "dtd/dtd/images"] for split in ("test", "train", "val")},
+        contents=["dtd/dtd/images/<texture>/<texture>_<n>.jpg  (partition 1 of the label files)"],
+        source="https://www.robots.ox.ac.uk/~vgg/data/dtd/",
+        archives={"dtd-r1.0.1.tar.gz": "dtd"},
+        name="torchvision's layout: the archive extracted into root/dtd",
+    ),
+    Layout(
+        {split: [f"dtd/labels/{split}1.txt", "dtd/images"] for split in ("test", "train", "val")},
+        name="also read: the archive extracted into the root",
+    ),
+])
+
+
+class DTDFolder(SampleList):
+    """DTD read from ``<data>/labels/<split><partition>.txt`` and ``<data>/images``, as torchvision reads it.
+
+    Labels index the sorted texture names of the split's label file.
+    """
+
+    def __init__(self, data: Path, split: str, partition: int, transform: Callable) -> None:
+        rows = (data / "labels" / f"{split}{partition}.txt").read_text().split()
+        self.classes = sorted({row.split("/")[0] for row in rows})
+        index = {name: i for i, name in enumerate(self.classes)}
+        self.samples = [(data / "images" / row, index[row.split("/")[0]]) for row in rows]
+        self.transform = transform
+
+
+def _dtd(root: str, transform: Callable, split: str) -> Dataset:
+    found = DTD_LAYOUT.require(Path(root), split, "DTD")
+    return DTDFolder(Path(root) / Path(found.files[split][1]).parent, split, 1, transform)
+
+
 register_torchvision(
     name="dtd",
     display_name="DTD",
     template="A surface with a {} texture.",
-    layout=Layout(
-        {split: [f"dtd/dtd/labels/{split}1.txt", "dtd/dtd/images"] for split in ("test", "train", "val")},
-        contents=["dtd/dtd/images/<texture>/<texture>_<n>.jpg  (partition 1 of the label files)"],
-        source="https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz, extracted into root/dtd",
-    ),
-    dataset_cls=tvd.DTD,
+    layout=DTD_LAYOUT,
+    dataset_cls=_dtd,
     classnames=_cleaned(),
-    split_kwargs=lambda split: {"split": split, "partition": 1},
+    download_cls=tvd.DTD,
 )
+
+EUROSAT_LAYOUT = AnyLayout([
+    Layout(
+        {"all": ["eurosat/EuroSAT_RGB"]},
+        contents=["eurosat/EuroSAT_RGB/<ClassName>/<ClassName>_<n>.jpg  (every image: no official split)"],
+        source="https://zenodo.org/records/7711810 (the RGB version)",
+        archives={"EuroSAT_RGB.zip": "eurosat"},
+        name="today's official EuroSAT_RGB.zip extracted into root/eurosat",
+    ),
+    Layout({"all": ["eurosat/2750"]}, name="also read: torchvision's download (EuroSAT.zip, folder 2750)"),
+    Layout({"all": ["EuroSAT_RGB"]}, name="also read: EuroSAT_RGB.zip extracted into the root"),
+])
+
+
+def _eurosat(root: str, transform: Callable) -> Dataset:
+    found = EUROSAT_LAYOUT.require(Path(root), "all", "EuroSAT")
+    return LoopSafeImageFolder(str(Path(root) / found.files["all"][0]), transform=transform)
+
 
 register_torchvision(
     name="eurosat",
     display_name="EuroSAT",
     template="A centered satellite photo of {}.",
-    layout=Layout(
-        {"all": ["eurosat/2750"]},
-        contents=[
-            "eurosat/2750/<ClassName>/<ClassName>_<n>.jpg  (RGB version, every image: no official split)"
-        ],
-        source="EuroSAT.zip (RGB) from https://github.com/phelber/eurosat, extracted into root/eurosat",
-    ),
-    dataset_cls=tvd.EuroSAT,
+    layout=EUROSAT_LAYOUT,
+    dataset_cls=_eurosat,
     classnames=lambda data: [EUROSAT_CLASSNAMES.get(c, clean_classname(c)) for c in data.classes],
     split_kwargs=_whole_set,
+    download_cls=tvd.EuroSAT,
 )
 
 register_torchvision(
@@ -366,8 +431,8 @@ register_torchvision(
             for split in ("test", "train", "val", "trainval")
         },
         contents=["fgvc-aircraft-2013b/data/images/<id>.jpg"],
-        source="https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz, "
-        "extracted into the root",
+        source="https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/",
+        archives={"fgvc-aircraft-2013b.tar.gz": ""},
     ),
     dataset_cls=tvd.FGVCAircraft,
     classnames=_cleaned(),
@@ -383,8 +448,9 @@ register_torchvision(
             "caltech101/101_ObjectCategories/<category>/image_<nnnn>.jpg  "
             "(every image: no official split; BACKGROUND_Google is skipped)"
         ],
-        source="https://data.caltech.edu/records/mzrjq-6wc02 (101_ObjectCategories.tar.gz, extracted "
-        "into root/caltech101)",
+        source="https://data.caltech.edu/records/mzrjq-6wc02 (caltech-101.zip holds 101_ObjectCategories.tar.gz: "
+        "unzip it, then extract the tar.gz)",
+        archives={"caltech-101.zip": "caltech101", "caltech-101/101_ObjectCategories.tar.gz": "caltech101"},
     ),
     dataset_cls=tvd.Caltech101,
     classnames=caltech101_names,
@@ -400,19 +466,17 @@ register_torchvision(
         contents=[
             "caltech256/256_ObjectCategories/<NNN>.<category>/<NNN>_<nnnn>.jpg  (every image: no official split)"
         ],
-        source="https://data.caltech.edu/records/nyy15-4j048 (256_ObjectCategories.tar, extracted "
-        "into root/caltech256)",
+        source="https://data.caltech.edu/records/nyy15-4j048",
+        archives={"256_ObjectCategories.tar": "caltech256"},
     ),
     dataset_cls=tvd.Caltech256,
     classnames=lambda data: [caltech256_name(c) for c in data.categories],
     split_kwargs=_whole_set,
 )
 
-register_torchvision(
-    name="cars",
-    display_name="StanfordCars",
-    template="A photo of a {}.",
-    layout=Layout(
+_CARS_ARCHIVE = "https://web.archive.org/web/2021/https://ai.stanford.edu/~jkrause/"
+CARS_LAYOUT = AnyLayout([
+    Layout(
         {
             "test": [
                 "stanford_cars/devkit/cars_meta.mat",
@@ -426,13 +490,57 @@ register_torchvision(
             ],
         },
         contents=["stanford_cars/cars_test/<nnnnn>.jpg"],
-        source="car_devkit.tgz, cars_test.tgz, cars_train.tgz and cars_test_annos_withlabels.mat "
-        "(mirrors, e.g. Kaggle), into root/stanford_cars",
+        source=f"the original site is offline; Wayback Machine copies: {_CARS_ARCHIVE}cars/car_devkit.tgz, "
+        f"{_CARS_ARCHIVE}car196/cars_test.tgz, {_CARS_ARCHIVE}car196/cars_train.tgz, "
+        f"{_CARS_ARCHIVE}car196/cars_test_annos_withlabels.mat",
+        archives={"car_devkit.tgz": "stanford_cars", "cars_test.tgz": "stanford_cars",
+                  "cars_train.tgz": "stanford_cars", "cars_test_annos_withlabels.mat": "stanford_cars"},
+        name="the devkit layout torchvision reads (car_devkit.tgz gives devkit/)",
     ),
-    dataset_cls=tvd.StanfordCars,
+    Layout(
+        {split: ["stanford_cars/cars_annos.mat", "stanford_cars/car_ims"] for split in ("test", "train")},
+        contents=["stanford_cars/car_ims/<nnnnnn>.jpg  (all 16,185 images; cars_annos.mat flags the test ones)"],
+        source=f"{_CARS_ARCHIVE}car196/car_ims.tgz and {_CARS_ARCHIVE}car196/cars_annos.mat",
+        archives={"car_ims.tgz": "stanford_cars", "cars_annos.mat": "stanford_cars"},
+        name="also read: the all-in-one release (car_ims.tgz + cars_annos.mat)",
+    ),
+])
+
+
+class CarsAllInOne(SampleList):
+    """Stanford Cars from ``cars_annos.mat`` + ``car_ims/``: the ``test`` flag picks the split, labels are 1-based."""
+
+    def __init__(self, base: Path, split: str, transform: Callable) -> None:
+        from scipy.io import loadmat
+
+        path = base / "cars_annos.mat"
+        try:
+            mat = loadmat(str(path), squeeze_me=True)
+            self.classes = [str(name) for name in mat["class_names"]]
+            rows = [(str(a["relative_im_path"]), int(a["class"]) - 1, int(a["test"])) for a in mat["annotations"]]
+        except Exception as exc:  # scipy raises many types for a malformed .mat
+            raise DatasetError(f"{path} is not the Stanford Cars annotation file (annotations with "
+                               f"relative_im_path, class, test; class_names): {exc}") from exc
+        self.samples = [(base / image, label) for image, label, test in rows if test == (split == "test")]
+        self.transform = transform
+
+
+def _cars(root: str, transform: Callable, split: str) -> Dataset:
+    found = CARS_LAYOUT.require(Path(root), split, "StanfordCars")
+    if found is CARS_LAYOUT.options[0]:
+        return tvd.StanfordCars(root, split=split, transform=transform)
+    return CarsAllInOne(Path(root) / "stanford_cars", split, transform)
+
+
+register_torchvision(
+    name="cars",
+    display_name="StanfordCars",
+    template="A photo of a {}.",
+    layout=CARS_LAYOUT,
+    dataset_cls=_cars,
     classnames=lambda data: [strip_model_year(name) for name in _cleaned()(data)],
-    download_note="Its official URL (ai.stanford.edu/~jkrause/cars) is dead, so torchvision cannot "
-    "download it; get the files from a mirror (e.g. Kaggle 'stanford-cars-dataset').",
+    download_note="Its official site (ai.stanford.edu/~jkrause/cars) is offline, so torchvision cannot "
+    "download it; the Wayback Machine keeps the files (see source).",
 )
 
 register_torchvision(
@@ -447,8 +555,10 @@ register_torchvision(
             ]
             for split, file_split in (("test", "test"), ("train", "train"), ("val", "valid"))
         },
-        source="https://github.com/basveeling/pcam (the .h5.gz files, gunzipped into root/pcam)",
+        source="https://github.com/basveeling/pcam (files on https://zenodo.org/records/2546921)",
+        archives={f"camelyonpatch_level_2_split_test_{xy}.h5.gz": "pcam" for xy in ("x", "y")},
     ),
-    dataset_cls=tvd.PCAM,
+    dataset_cls=_PCAM,
     classnames=lambda data: list(PCAM_CLASSNAMES),
+    download_cls=tvd.PCAM,
 )

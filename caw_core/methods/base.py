@@ -115,7 +115,14 @@ def option_fields(options_cls: type) -> list[tuple[dataclasses.Field, type]]:
 
 
 class MethodOptions:
-    """Base of every method's ``Options`` dataclass: checks types, choices and bounds on construction."""
+    """Base of every method's ``Options`` dataclass: checks types, choices and bounds on construction.
+
+    ``BEFORE_OPTIONS`` holds the option values that reproduce what the method computed before run
+    configs recorded ``method_options``; ``TrainConfig.from_run`` applies them to such old runs so a
+    resumed run keeps its loss.
+    """
+
+    BEFORE_OPTIONS: ClassVar[dict] = {}
 
     def __post_init__(self) -> None:
         for spec, kind in option_fields(type(self)):

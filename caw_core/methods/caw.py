@@ -42,6 +42,8 @@ ABLATIONS = {"full": (True, True), "ce": (False, False), "ce+ca": (True, False),
 
 @dataclass(frozen=True)
 class Options(MethodOptions):
+    BEFORE_OPTIONS: ClassVar[dict] = {"detach_weight": True}
+
     alpha: float = option(1.0, "weight of the confidence-aware KL term L_CA", minimum=0.0)
     beta: float = option(1.0, "weight of the feature-alignment term L_Reg", minimum=0.0)
     kl: str = option("adv_clean", "KL direction of L_CA: adv_clean = KL(P_T(x')||P_O(x)) (paper), "

@@ -52,6 +52,8 @@ VARIANTS = {"reference": Variant(1.0, "sum", True), "caw-v1": Variant(LOGIT_SCAL
 
 @dataclass(frozen=True)
 class Options(MethodOptions):
+    BEFORE_OPTIONS: ClassVar[dict] = {"variant": "caw-v1"}
+
     kl_original_weight: float = option(1.0, "weight of the KL term between T and the original model on x'",
                                        minimum=0.0)
     kl_clean_weight: float = option(1.0, "weight of the KL term between T on x' and T on x", minimum=0.0)

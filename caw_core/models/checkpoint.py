@@ -212,8 +212,9 @@ def latest_pointer(checkpoints_dir: Path) -> Optional[dict]:
 def remove_stale_temporaries(checkpoints_dir: Path) -> list[Path]:
     """Delete temporary files/folders (``.*.tmp``) left in ``checkpoints_dir`` by a killed process.
 
-    Only one process (rank 0) writes a run's checkpoints, so any temporary entry
-    seen before a save starts is stale.
+    Only one process writes a run's checkpoints (rank 0, holding the run folder's
+    lock, :mod:`caw_core.run_lock`), so any temporary entry seen before a save
+    starts is stale -- never another live training's.
     """
     removed = []
     for entry in Path(checkpoints_dir).glob(".*.tmp"):

@@ -25,6 +25,7 @@ from typing import Optional
 
 import torch
 
+from caw_core.io import BadFileError, require_regular
 from caw_core.models.zero_shot import ImageEncoder, ZeroShotCLIP
 
 TOY_MODEL = "toy"
@@ -103,8 +104,11 @@ def _create_clip(name: str, pretrained: Optional[str]):
         name, pretrained = TOY_ARCH, str(weights)
     _check_arch(name)
     is_file = pretrained is not None and (os.sep in pretrained or Path(pretrained).suffix != "")
-    if is_file and not Path(pretrained).is_file():
-        raise ModelLoadError(f"weights file {pretrained} does not exist")
+    if is_file:
+        try:
+            require_regular(pretrained, "weights file")  # a FIFO or /dev/zero would hang or exhaust memory
+        except (BadFileError, FileNotFoundError) as exc:
+            raise ModelLoadError(str(exc)) from None
     if pretrained and not is_file:
         tags = open_clip.list_pretrained_tags_by_model(name)
         if pretrained not in tags:
@@ -112,8 +116,13 @@ def _create_clip(name: str, pretrained: Optional[str]):
                 f"open_clip has no pretrained tag {pretrained!r} for {name}; known tags: {', '.join(tags) or 'none'}. "
                 "Pass a local weights file with --pretrained /path/to/weights.safetensors"
             )
+    # OpenAI's CLIPs were trained with QuickGELU; open_clip only warns when the plain architecture name is
+    # paired with such weights and then builds GELU, a different network. Follow the weights' own config.
+    quick_gelu = bool(pretrained and not is_file
+                      and open_clip.get_pretrained_cfg(name, pretrained).get("quick_gelu", False))
     try:
-        clip = open_clip.create_model(name, pretrained=pretrained, weights_only=True)
+        clip = open_clip.create_model(name, pretrained=pretrained, weights_only=True,
+                                      **({"force_quick_gelu": True} if quick_gelu else {}))
     except Exception as exc:  # download or unpickling failures have many types
         if is_file:
             raise ModelLoadError(

@@ -95,8 +95,9 @@ class EvaluateView(QWidget):
         banner_over_split(self, self.banner, self._build_form(), self._build_results(), (360, 660))
         self.refresh_sources()
         self._update_buttons()
-        QShortcut(QKeySequence("Ctrl+Return"), self, self.run)
-        QShortcut(QKeySequence(Qt.Key_Escape), self, self.cancel)
+        for keys, slot, what in (("Ctrl+Return", self.run, "Evaluate: run"), ("F5", self.run, "Evaluate: run"),
+                                 ("Esc", self.cancel, "Evaluate: cancel")):
+            QShortcut(QKeySequence(keys), self, slot).setWhatsThis(what)  # active while the tab is shown
 
     # -- layout ------------------------------------------------------------------------------------------------
     def _build_form(self) -> QWidget:
@@ -144,7 +145,7 @@ class EvaluateView(QWidget):
         self.batch.setValue(50)
         self.batch.setToolTip("Images attacked at once; lower it if memory runs out")
         self.run_button = QPushButton("Run")
-        self.run_button.setToolTip("Evaluate every ticked model on every ticked dataset (Ctrl+Enter); finished "
+        self.run_button.setToolTip("Evaluate every ticked model on every ticked dataset (Ctrl+Enter or F5); finished "
                                    "results are reused")
         self.run_button.clicked.connect(self.run)
         self.cancel_button = QPushButton("Cancel")
@@ -361,7 +362,8 @@ class EvaluateView(QWidget):
             self._stop_job()
             self.progress_label.setText("cancelling… (finished batches are saved; Run again resumes)")
 
-    def shutdown(self, timeout_ms: int = 30_000) -> None:
+    def shutdown(self, timeout_ms: int = 1_000) -> None:
+        """Cancel a running evaluation (it ends at its next forward pass) and give its thread a moment (closing)."""
         if self.task is not None:
             self._stop_job()
             self.task.wait(timeout_ms)

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from caw_core.attacks.registry import attack_choices
 from caw_core.models import TOY_MODEL, ModelSpec
 from caw_core.models.checkpoint import CheckpointError
 from caw_core.playground import (TEMPLATE_SEPARATOR, PlaygroundRequest, class_presets, describe_verdict,
@@ -59,9 +60,8 @@ PRESETS = {preset.display: preset for preset in class_presets().values()}
 TOY_PRESET, PHOTO_PRESET = class_presets()["toy-shape"].display, class_presets()["imagenet"].display
 CUSTOM = "Custom (edit the list)"
 UNKNOWN_LABEL = "(unknown: push away from each model's prediction)"
-# label -> (attack name, norm)
-ATTACKS = {"PGD ℓ∞": ("pgd", "linf"), "PGD ℓ2": ("pgd", "l2"), "CW ℓ∞": ("cw", "linf"),
-           "AutoAttack ℓ∞": ("aa", "linf")}
+ATTACKS = {name: label for name, label in attack_choices().items() if name != "clean"}  # the registry's
+NORMS = {"ℓ∞": "linf", "ℓ2": "l2"}
 SOURCES = {"Attack each model (white-box)": "each",
            "Craft on vanilla, transfer to fine-tuned": "vanilla",
            "Craft on fine-tuned, transfer to vanilla": "finetuned"}
@@ -126,8 +126,9 @@ class PlaygroundView(QWidget):
         banner_over_split(self, self.banner, self._build_controls(), self._build_results(), (360, 660))
         self.set_vanilla(self.vanilla_spec)
         self._update_buttons()
-        QShortcut(QKeySequence("Ctrl+Return"), self, self.run_attack)
-        QShortcut(QKeySequence(Qt.Key_Escape), self, self.cancel)
+        for keys, slot, what in (("Ctrl+Return", self.run_attack, "Playground: attack"), ("F5", self.run_attack, "Playground: attack"),
+                                 ("Esc", self.cancel, "Playground: cancel")):
+            QShortcut(QKeySequence(keys), self, slot).setWhatsThis(what)  # active while the tab is shown
 
     # -- layout ------------------------------------------------------------------------------------------------
     def _build_controls(self) -> QWidget:
@@ -184,9 +185,16 @@ class PlaygroundView(QWidget):
         form.addRow("Fine-tuned", self.finetuned)
 
         self.attack = QComboBox()
-        self.attack.addItems(list(ATTACKS))
-        self.attack.setToolTip("PGD: projected gradient ascent on the cross-entropy; CW: on the Carlini-Wagner "
-                               "margin; AutoAttack: APGD-CE + APGD-T, the evaluation standard (strongest)")
+        for index, (name, label) in enumerate(ATTACKS.items()):
+            self.attack.addItem(name)
+            self.attack.setItemData(index, label, Qt.ToolTipRole)
+        self.attack.setToolTip("pgd: projected gradient ascent on the cross-entropy; cw: on the Carlini-Wagner "
+                               "margin; aa: AutoAttack (APGD-CE + APGD-T), the evaluation standard; hover an "
+                               "entry for its details")
+        self.norm = QComboBox()
+        self.norm.addItems(list(NORMS))
+        self.norm.setToolTip("The threat model's norm: ℓ∞ bounds every pixel's change (the paper's), ℓ2 the "
+                             "total change")
         self.eps = QSlider(Qt.Horizontal)
         self.eps.setRange(0, 32)
         self.eps.setValue(4)
@@ -209,7 +217,10 @@ class PlaygroundView(QWidget):
                                "crafted on one model is shown to both.")
         attack_box = QGroupBox("Attack")
         form = QFormLayout(attack_box)
-        form.addRow("Attack", self.attack)
+        attack_row = QHBoxLayout()
+        attack_row.addWidget(self.attack, 1)
+        attack_row.addWidget(self.norm)
+        form.addRow("Attack", attack_row)
         form.addRow("ε", eps_row)
         form.addRow("Steps", self.steps)
         form.addRow("Crafted on", self.source)
@@ -226,7 +237,7 @@ class PlaygroundView(QWidget):
 
         self.run_button = QPushButton("Attack")
         self.run_button.setDefault(True)
-        self.run_button.setToolTip("Classify and attack the image (Ctrl+Enter)")
+        self.run_button.setToolTip("Classify and attack the image (Ctrl+Enter or F5)")
         self.run_button.clicked.connect(lambda: self.run_attack())
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the running attack (Esc)")
@@ -420,7 +431,7 @@ class PlaygroundView(QWidget):
         source = SOURCES[self.source.currentText()]
         if finetuned is None and source != "each":
             raise ValueError("a transfer attack needs a fine-tuned checkpoint; choose one under Models")
-        attack, norm = ATTACKS[self.attack.currentText()]
+        attack, norm = self.attack.currentText(), NORMS[self.norm.currentText()]
         label_index = self.true_class.currentIndex() - 1
         request = PlaygroundRequest(self.image, classnames, templates, attack=attack, norm=norm,
                                     eps=float(self.eps.value()), steps=self.steps.value() or None, source=source,
@@ -474,8 +485,8 @@ class PlaygroundView(QWidget):
             self._stop_job()
             self.status.setText("Cancelling…")
 
-    def shutdown(self, timeout_ms: int = 10_000) -> None:
-        """Cancel a running attack and wait for its thread (window closing)."""
+    def shutdown(self, timeout_ms: int = 1_000) -> None:
+        """Cancel a running attack (it ends at its next forward pass) and give its thread a moment (closing)."""
         if self.task is not None:
             self.pending = None
             self._stop_job()
@@ -495,6 +506,8 @@ class PlaygroundView(QWidget):
 
     def _on_record(self, record: dict) -> None:
         event = record["event"]
+        if self.pending is not None:  # superseded: a newer image or setting runs once this job has ended
+            return
         if event == "image_error":
             self.banner.show_message(f"Cannot use this image: {record['message']}", "error")
             self.status.setText("")
@@ -556,7 +569,7 @@ class PlaygroundView(QWidget):
         record = self.adversarials.get(role)
         if record is None:
             return
-        attack = self.attack.currentText()
+        attack = f"{self.attack.currentText()} {self.norm.currentText()}"
         self.adv_panel.set_title(f"Adversarial (crafted on {ROLE_NAMES[role].lower()})")
         pushed = f"pushed away from '{record['label']}'" + ("" if record["true_label"] else " (its prediction)")
         if record["found_nothing"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from caw_core import runs
 from caw_core.models import ModelSpec
 from caw_core.models.checkpoint import CheckpointError, read_base_model
 
@@ -31,26 +32,30 @@ TOY_SPEC = ModelSpec("toy", None)
 def spec_from_checkpoint(path: str) -> ModelSpec:
     """The model a caw checkpoint (run folder, step folder or model file) describes.
 
-    Raises CheckpointError with a user-facing message when it is not readable.
+    Raises CheckpointError with a message in the user's words when it is not usable.
     """
+    if not path:
+        raise CheckpointError("choose a run folder")
+    folder = Path(path)
+    if folder.is_dir() and ((folder / "config.json").exists() or (folder / "checkpoints").is_dir()):
+        info = runs.inspect_run(path)
+        if not info.usable:
+            raise CheckpointError(f"the run {info.name} cannot be used: {info.problem}")
     try:
         base = read_base_model(path)
     except CheckpointError:
         raise
-    except Exception as exc:  # corrupt safetensors headers, permissions, ...
-        raise CheckpointError(f"cannot read the checkpoint at {path}: {exc}") from exc
+    except Exception as exc:  # corrupt safetensors headers, permissions, damaged pointers, ...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is damaged or unreadable"
+        raise CheckpointError(f"cannot read the checkpoint at {path}: {reason}") from exc
     if not base.get("name"):
         raise CheckpointError(f"the checkpoint at {path} does not name its base model")
     return ModelSpec(base["name"], base.get("pretrained"), str(path))
 
 
 def list_runs(runs_dir: str) -> list[Path]:
-    """Run folders under ``runs_dir`` that have a checkpoint, newest first."""
-    root = Path(runs_dir)
-    if not root.is_dir():
-        return []
-    runs = [p for p in root.iterdir() if (p / "checkpoints" / "latest.json").is_file()]
-    return sorted(runs, key=lambda p: (p / "checkpoints" / "latest.json").stat().st_mtime, reverse=True)
+    """Usable run folders under ``runs_dir`` (broken ones left out), newest first."""
+    return [run.path for run in runs.list_runs(runs_dir) if run.usable]
 
 
 def browse_run_folder(parent: QWidget, start: str) -> str:
@@ -222,13 +227,22 @@ class CheckpointCombo(QComboBox):
         self.blockSignals(True)
         self.clear()
         self.addItem("(none)", "")
-        for run in list_runs(self.runs_dir):
-            self.addItem(run.name, str(run))
+        first_usable = -1
+        for run in runs.list_runs(self.runs_dir):
+            if run.usable:
+                self.addItem(run.name, str(run.path))
+                first_usable = self.count() - 1 if first_usable < 0 else first_usable
+            else:  # listed so the user sees it, but it cannot be chosen
+                self.addItem(f"{run.name} (broken)", str(run.path))
+                self.model().item(self.count() - 1).setEnabled(False)
+                self.setItemData(self.count() - 1, f"Cannot be used: {run.problem}", Qt.ToolTipRole)
         if current and self.findData(current) < 0:
             self.addItem(Path(current).name, current)
         self.addItem(self._BROWSE, None)
         index = self.findData(current) if current else -1
-        self.setCurrentIndex(index if index >= 0 else (1 if self.count() > 2 else 0))
+        if index >= 0 and not self.model().item(index).isEnabled():
+            index = -1
+        self.setCurrentIndex(index if index >= 0 else max(first_usable, 0))
         self.blockSignals(False)
 
     def path(self) -> str:

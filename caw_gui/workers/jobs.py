@@ -59,9 +59,6 @@ class LoadModelJob:
         yield {"event": "loaded", "spec": self.spec, "image_size": model.image_size,
                "device": str(model.device)}
 
-    def stop(self) -> None:
-        pass
-
 
 class AttackJob:
     """Decode the image (when given as a path or bytes), then :func:`caw_core.playground.run_playground`.
