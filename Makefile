@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main job on the embedded default: vanilla vs TeCoA vs CAW on the toy world, offline, CPU.
+# The main job on the embedded default: vanilla vs every method on the toy world, offline, CPU
+# (2 worker processes for 2 cores; tables and the clean-vs-robust plot in caw-demo/). The full experiment
+# (learning-rate sweep, 3 seeds, ablation; hours on a CPU) is `caw-core demo --full`.
 run demo: $(STAMP)
-	$(BIN)/caw-core demo
+	$(BIN)/caw-core demo --workers 2
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

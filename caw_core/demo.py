@@ -1,106 +1,83 @@
-"""The main job on the embedded default: the CAW paper's experiment in miniature.
+"""The main job on the embedded default: the CAW paper's experiment in miniature, offline, on a CPU.
 
-1. fine-tune the embedded toy CLIP adversarially on the toy training task,
-   once with TeCoA's loss (cross-entropy only) and once with CAW;
-2. evaluate vanilla, TeCoA and CAW zero-shot on every toy task -- the training
-   task and the held-out ones -- clean, under PGD and under AutoAttack;
-3. print the paper-style table (rows = models, columns = tasks + Avg).
+Every method (FT-Adv, TeCoA, PMG-AFT, TGA-ZSR, FARE, CAW) fine-tunes the
+embedded toy CLIP on the toy training task with the toy recipe
+(:mod:`caw_core.toy.recipe`); vanilla and every fine-tune are evaluated
+zero-shot on every toy task, clean, under PGD-10 and under AutoAttack, and the
+run writes its tables (``RESULTS.md``, ``summary.json``) and figures
+(``clean_vs_robust.png/.svg``, ``per_task.png/.svg``) into ``out``.
 
-Everything runs offline on a CPU; the default settings finish in about ten
-minutes on two cores. The demo eps (:data:`DEMO_EPS`, in /255) is larger than
-the paper's 1/255 because the toy CLIP sees 64 px scenes of flat colours and
-shapes: at 1/255 it is not broken, at this eps vanilla robust accuracy is near
-0 on every task, which is the situation the paper starts from.
+Three sizes of the same pipeline (:mod:`caw_core.toy.experiment`):
+
+- default (``make demo``, about ten minutes on two cores): the recipe's chosen
+  learning rates, one seed, :data:`DEMO_N` images per task;
+- ``full``: the learning-rate sweep on the validation split, :data:`FULL_SEEDS`
+  seeds and CAW's ablation, :data:`FULL_N` images per task;
+- ``quick``: a smoke run of a minute or two (a few steps, a few images).
+
+The demo eps (12/255) is larger than the paper's 1/255 because the toy CLIP
+sees 64 px scenes of flat colours and shapes: at 1/255 it is not broken, at
+12/255 vanilla robust accuracy is near 0 on every task, the situation the
+paper starts from.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterator, Optional
+from dataclasses import dataclass
+from typing import Optional
 
-from caw_core.data.toyworld import TOY_TASKS, TOY_TRAIN_TASK
-from caw_core.evaluate import EvalConfig, evaluate
-from caw_core.models import ModelSpec
-from caw_core.report import build_report, to_markdown
-from caw_core.results import load_results
-from caw_core.train import TrainConfig, Trainer
+from caw_core.toy.experiment import ExperimentConfig
+from caw_core.toy.recipe import LR_GRID, TOY_BATCH, TOY_EPS, TOY_EVAL_N, TOY_STEPS, toy_lr
+
+DEMO_N = 64
+FULL_N = TOY_EVAL_N
+FULL_SEEDS = (0, 1, 2)
+
 
 @dataclass(frozen=True)
 class ToyRecipe:
-    """Fine-tuning settings that show the paper's effect on the toy CLIP (see docs/RESULTS.md).
+    """Deprecated view of :mod:`caw_core.toy.recipe` (CAW's toy fine-tune), kept until the GUI imports the recipe."""
 
-    The GUI starts from these when it opens on the toy model.
-    """
-
-    eps: float = 12.0
-    lr: float = 1e-3
-    batch_size: int = 64
-    train_steps: int = 200
+    eps: float = TOY_EPS
+    lr: float = toy_lr("caw")
+    batch_size: int = TOY_BATCH
+    train_steps: int = TOY_STEPS
 
 
 TOY_RECIPE = ToyRecipe()
-DEMO_EPS = TOY_RECIPE.eps
 
 
 @dataclass
 class DemoConfig:
-    """The demo's knobs; ``quick`` shrinks everything to a smoke run of a minute or two."""
+    """The demo's knobs (``caw-core demo`` flags): output folder, size, eps, n, device and worker processes."""
 
     out: str = "caw-demo"
-    eps: float = DEMO_EPS
-    train_steps: int = TOY_RECIPE.train_steps
-    batch_size: int = TOY_RECIPE.batch_size
-    lr: float = TOY_RECIPE.lr
-    n: int = 200
-    attacks: list = field(default_factory=lambda: ["clean", "pgd", "aa"])
-    eval_batch_size: int = 100
-    seed: int = 0
-    device: str = "cpu"
-    num_workers: int = 0
-    methods: tuple = ("tecoa", "caw")
+    full: bool = False
     quick: bool = False
+    eps: float = TOY_EPS
+    n: Optional[int] = None  # None: the size's
+    device: str = "cpu"
+    workers: int = 1
 
-    def scaled(self) -> "DemoConfig":
-        """The quick variant: a few steps and a few images, same pipeline."""
-        if not self.quick:
-            return self
-        return dataclasses.replace(self, train_steps=4, batch_size=16, n=16, eval_batch_size=16,
-                                   attacks=["clean", "pgd"])
+    def size(self) -> str:
+        if self.full and self.quick:
+            raise ValueError("--full and --quick exclude each other")
+        return "full" if self.full else "quick" if self.quick else "default"
 
+    def experiment(self) -> ExperimentConfig:
+        """The experiment this size runs (see the module docstring)."""
+        size = self.size()
+        if self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        base = ExperimentConfig(out=self.out, eps=self.eps, device=self.device, n=DEMO_N)
+        if size == "full":
+            base = dataclasses.replace(base, lr_grid=LR_GRID, seeds=FULL_SEEDS, ablation=True, n=FULL_N)
+        elif size == "quick":
+            base = dataclasses.replace(base, train_steps=4, batch_size=16, n=16, val_n=16, eval_batch_size=16,
+                                       autoattack=False)
+        return base if self.n is None else dataclasses.replace(base, n=self.n)
 
-def demo_train_config(config: DemoConfig, method: str) -> TrainConfig:
-    """The fine-tune of ``method`` that the demo runs: PGD-2 at the demo eps on the toy training task."""
-    return TrainConfig(
-        method=method, model="toy", pretrained=None, data=TOY_TRAIN_TASK, eps=config.eps, attack_steps=2,
-        optimizer="sgd", lr=config.lr, warmup_steps=10, epochs=1_000,
-        max_steps=config.train_steps, batch_size=config.batch_size, seed=config.seed, device=config.device,
-        num_workers=config.num_workers, runs_dir=str(Path(config.out) / "runs"), name=method,
-        save_every=config.train_steps)
-
-
-def run_demo(config: DemoConfig) -> Iterator[dict]:
-    """Train, evaluate and report; yields the training and evaluation records, then ``{"event": "table"}``.
-
-    Reruns reuse what exists: finished training runs are not trained again and
-    finished evaluations are read from the results folder.
-    """
-    config = config.scaled()
-    checkpoints: list[Optional[str]] = [None]
-    for method in config.methods:
-        train_config = demo_train_config(config, method)
-        run_dir = Path(train_config.runs_dir) / method
-        trainer = Trainer(train_config, resume=(run_dir / "config.json").is_file())
-        for record in trainer.run():
-            yield {**record, "stage": f"train {method}"}
-        checkpoints.append(str(run_dir))
-    results = Path(config.out) / "results"
-    models = [ModelSpec("toy", None, checkpoint) for checkpoint in checkpoints]
-    eval_config = EvalConfig(models=models, datasets=list(TOY_TASKS), attacks=list(config.attacks), eps=config.eps,
-                             n=config.n, batch_size=config.eval_batch_size, seed=config.seed, data_root=".",
-                             out=str(results), device=config.device)
-    for record in evaluate(eval_config):
-        yield {**record, "stage": "evaluate"}
-    report = build_report(load_results(results))
-    yield {"event": "table", "markdown": to_markdown(report), "flags": report.flags, "out": str(config.out)}
+    def command(self) -> str:
+        """The command line that runs this size (for the report)."""
+        return "caw-core demo" + {"full": " --full", "quick": " --quick", "default": ""}[self.size()]

@@ -92,8 +92,7 @@ def base_commands(scratch: Path) -> dict[str, list[str]]:
         "toy sample": ["toy", "sample", "--out", str(scratch / "grid.png"), "--n", "2"],
         "data check": ["data", "check", "unit-blobs", "--root", str(scratch / "data")],  # found: exit 0
         "export": ["export", str(_toy_checkpoint(scratch)), "--out", str(scratch / "export"), "--quiet"],
-        "demo": ["demo", "--quick", "--out", str(scratch / "demo"), "--train-steps", "1", "--n", "2",
-                 "--attacks", "clean", "--methods", "caw", "--batch-size", "4", "--eval-batch-size", "2"],
+        "demo": ["demo", "--quick", "--out", str(scratch / "demo"), "--n", "2", "--workers", "1"],
     }
 
 

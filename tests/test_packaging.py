@@ -82,4 +82,4 @@ def test_wheel_has_the_resources_installs_and_runs_elsewhere(tmp_path):
     # package data (toy weights, model configs) load from the wheel: the quick demo runs end to end
     run(str(env_dir / "bin" / "caw-core"), "demo", "--quick", "--out", str(elsewhere / "demo"))
     table = (elsewhere / "demo" / "RESULTS.md").read_text()
-    assert "| toy+caw |" in table and "Robust accuracy" in table
+    assert "| CAW |" in table and "PGD-10 accuracy" in table

@@ -8,6 +8,8 @@ differ only in the label they read off:
 
     train  20,000 scenes, stream seed 1, only pretraining-seen compositions
     test    1,000 scenes, stream seed 2, every composition (incl. held-out pairs)
+    val     1,000 scenes, stream seed 3, every composition: for choosing hyper-parameters
+            (the toy experiment's learning rates) on the training task; no reported number uses it
 
 Scenes are rendered on first access (random-access, deterministic) and kept
 in the per-process render cache of :func:`caw_core.data.toyworld.rendered`;
@@ -30,6 +32,7 @@ from caw_core.data.registry import DatasetSpec, register
 SPLITS = {  # split -> (stream seed, number of scenes, composition)
     "train": (1, 20_000, "seen"),
     "test": (2, 1_000, "all"),
+    "val": (3, 1_000, "all"),
 }
 
 # task name -> (attribute, display name, prompt templates). The templates are
@@ -89,7 +92,7 @@ for _name, (_attribute, _display, _templates) in TASKS.items():
             expected_layout="(generated on the fly; no files)",
             missing_files=lambda root: [],
             build=_builder(_attribute),
-            splits=("test", "train"),
+            splits=("test", "train", "val"),
             synthetic=True,
             family="toy",
         )
