@@ -28,24 +28,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 from caw_core.toy.experiment import ExperimentConfig
-from caw_core.toy.recipe import LR_GRID, TOY_BATCH, TOY_EPS, TOY_EVAL_N, TOY_STEPS, toy_lr
+from caw_core.toy.recipe import LR_GRID, TOY_EPS, TOY_EVAL_N
 
 DEMO_N = 64
 FULL_N = TOY_EVAL_N
 FULL_SEEDS = (0, 1, 2)
-
-
-@dataclass(frozen=True)
-class ToyRecipe:
-    """Deprecated view of :mod:`caw_core.toy.recipe` (CAW's toy fine-tune), kept until the GUI imports the recipe."""
-
-    eps: float = TOY_EPS
-    lr: float = toy_lr("caw")
-    batch_size: int = TOY_BATCH
-    train_steps: int = TOY_STEPS
-
-
-TOY_RECIPE = ToyRecipe()
 
 
 @dataclass

@@ -266,12 +266,16 @@ def test_a_saved_model_that_no_longer_loads_is_forgotten(qtbot, gui_settings, tm
 
 
 def test_the_default_train_config_is_the_demo_recipe(window):
-    from caw_core.demo import DemoConfig, demo_train_config
+    """The form starts from the toy recipe's CAW fine-tune, which is the one `caw-core demo` trains."""
+    from caw_core.demo import DemoConfig
+    from caw_core.toy.recipe import toy_train_config
 
     view = window.train_view
     view.set_base_model(ModelSpec("toy", None))
     config = view.build_config()
-    recipe = demo_train_config(DemoConfig(), "caw")
+    recipe = toy_train_config("caw")
+    demo = DemoConfig().experiment()
+    assert (demo.train_steps, demo.batch_size, demo.eps) == (recipe.max_steps, recipe.batch_size, recipe.eps)
     assert config.options() == recipe.options()
     ignore = {"runs_dir", "name", "data_root", "device", "method_options"}
     differences = {k: (getattr(config, k), getattr(recipe, k)) for k in vars(recipe)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from caw_core.data import check_dataset, get_spec
 from caw_core.data.paper import PAPER_DATASETS
 from caw_core.data.toyworld import TOY_TASKS, TOY_TRAIN_TASK
-from caw_core.demo import TOY_RECIPE
+from caw_core.toy.recipe import toy_eval_config
 from caw_core.evaluate import EvalConfig
 from caw_core.models import ModelSpec
 from caw_core.models.checkpoint import CheckpointError
@@ -128,7 +128,7 @@ class EvaluateView(QWidget):
         self.steps.setToolTip(STEPS_TOOLTIP)
         self.eps = QDoubleSpinBox()
         self.eps.setRange(0, 64)
-        self.eps.setValue(TOY_RECIPE.eps)  # the toy world's; the paper evaluates at 1/255
+        self.eps.setValue(toy_eval_config().eps)  # the toy world's; the paper evaluates at 1/255
         self.eps.setSingleStep(0.5)
         self.eps.setToolTip("ε: the attack radius in grey levels out of 255 (ℓ∞: the largest change per pixel); "
                             "the paper evaluates at 1/255, the toy world at 12/255")
@@ -137,7 +137,7 @@ class EvaluateView(QWidget):
         self.norm.setToolTip("The threat model's norm: ℓ∞ (per-pixel bound, the paper's) or ℓ2")
         self.n = QSpinBox()
         self.n.setRange(1, 1_000_000)
-        self.n.setValue(100)
+        self.n.setValue(toy_eval_config().n)
         self.n.setToolTip("n: images per dataset, a fixed seeded subset (the same for every model); the paper "
                           "uses 1000")
         self.batch = QSpinBox()
