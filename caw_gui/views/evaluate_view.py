@@ -44,7 +44,7 @@ from caw_gui.widgets.banner import MessageBanner
 from caw_gui.widgets.view_layout import banner_over_split
 from caw_gui.widgets.model_picker import browse_run_folder, list_runs, spec_from_checkpoint
 from caw_gui.widgets.results_view import ResultsChart, ResultsTable
-from caw_gui.widgets.topk_chart import EXPORT_FORMATS, export_widget
+from caw_gui.widgets.topk_chart import export_with_dialog
 from caw_gui.workers.jobs import EvalJob
 from caw_gui.workers.task import Task
 
@@ -469,16 +469,5 @@ class EvaluateView(QWidget):
 
     def export_chart(self, path: str = "") -> Optional[Path]:
         """Save the bar chart as PNG or SVG."""
-        if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Export chart", str(Path(self.settings.results_dir) /
-                                                                             "results_chart.png"),
-                                                  ";;".join(EXPORT_FORMATS.values()))
-        if not path:
-            return None
-        try:
-            written = export_widget(self.chart, path)
-        except (OSError, ValueError) as exc:
-            self.banner.show_message(f"Could not export the chart: {exc}", "error")
-            return None
-        self.banner.show_message(f"Exported {written}", "info")
-        return written
+        return export_with_dialog(self, self.chart, self.banner, str(Path(self.settings.results_dir) /
+                                                                      "results_chart.png"), "chart", path)

@@ -49,7 +49,7 @@ from caw_gui.widgets.banner import MessageBanner
 from caw_gui.widgets.gallery import SampleGallery
 from caw_gui.widgets.image_panel import ImagePanel
 from caw_gui.widgets.model_picker import CheckpointCombo, spec_from_checkpoint
-from caw_gui.widgets.topk_chart import EXPORT_FORMATS, TopKChart, export_widget
+from caw_gui.widgets.topk_chart import TopKChart, export_with_dialog
 from caw_gui.widgets.view_layout import banner_over_split
 from caw_gui.workers.jobs import AttackJob, ModelCache
 from caw_gui.workers.task import Task
@@ -618,18 +618,7 @@ class PlaygroundView(QWidget):
 
     def export_charts(self, path: str = "") -> Optional[Path]:
         """Save the four top-5 charts as one PNG or SVG figure."""
-        if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Export charts", "playground_top5.png",
-                                                  ";;".join(EXPORT_FORMATS.values()))
-        if not path:
-            return None
-        try:
-            written = export_widget(self.chart_grid, path)
-        except (OSError, ValueError) as exc:
-            self.banner.show_message(f"Could not export the charts: {exc}", "error")
-            return None
-        self.banner.show_message(f"Exported {written}", "info")
-        return written
+        return export_with_dialog(self, self.chart_grid, self.banner, "playground_top5.png", "charts", path)
 
     def save_adversarial(self, path: str = "") -> list[Path]:
         """Save the shown adversarial image (PNG) and its perturbation (.npy exact, PNG amplified)."""

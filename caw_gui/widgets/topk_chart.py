@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize
 from PySide6.QtGui import QColor, QCursor, QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QToolTip, QWidget
+from PySide6.QtWidgets import QFileDialog, QToolTip, QWidget
 
 EXPORT_FORMATS = {".png": "PNG image (*.png)", ".svg": "SVG vector image (*.svg)"}
 
@@ -37,6 +37,26 @@ def export_widget(widget: QWidget, path: str | Path) -> Path:
     if not path.is_file():
         raise OSError(f"could not write {path}")
     return path
+
+
+def export_with_dialog(parent: QWidget, widget: QWidget, banner, default_path: str, what: str,
+                       path: str = "") -> Optional[Path]:
+    """Ask where (unless ``path`` is given), save ``widget`` as PNG/SVG and say on ``banner`` how it went.
+
+    Returns the file written, or None when the user cancelled or the export failed.
+    """
+    if not path:
+        path, _ = QFileDialog.getSaveFileName(parent, f"Export {what}", default_path,
+                                              ";;".join(EXPORT_FORMATS.values()))
+    if not path:
+        return None
+    try:
+        written = export_widget(widget, path)
+    except (OSError, ValueError) as exc:
+        banner.show_message(f"Could not export the {what}: {exc}", "error")
+        return None
+    banner.show_message(f"Exported {written}", "info")
+    return written
 
 
 class HoverPlot(pg.PlotWidget):
