@@ -266,12 +266,12 @@ def test_a_saved_model_that_no_longer_loads_is_forgotten(qtbot, gui_settings, tm
 
 
 def test_the_default_train_config_is_the_demo_recipe(window):
-    from caw_core.demo import DemoConfig, demo_train_config
+    from caw_core.toy.recipe import toy_train_config
 
     view = window.train_view
     view.set_base_model(ModelSpec("toy", None))
     config = view.build_config()
-    recipe = demo_train_config(DemoConfig(), "caw")
+    recipe = toy_train_config("caw")
     assert config.options() == recipe.options()
     ignore = {"runs_dir", "name", "data_root", "device", "method_options"}
     differences = {k: (getattr(config, k), getattr(recipe, k)) for k in vars(recipe)

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from caw_core import runs
 from caw_core.distributed import resolve_device
 from caw_core.data.toyworld import TOY_TASKS, TOY_TRAIN_TASK
-from caw_core.demo import DemoConfig, demo_train_config
+from caw_core.toy.recipe import toy_train_config
 from caw_core.methods import METHODS
 from caw_core.models import ModelSpec
 from caw_core.train import PRECISIONS, TrainConfig, resume_config
@@ -87,7 +87,7 @@ def format_duration(seconds: float) -> str:
 
 def default_train_config() -> TrainConfig:
     """The toy recipe the form starts from (the same fine-tune the demo runs)."""
-    return demo_train_config(DemoConfig(), "caw")
+    return toy_train_config("caw")
 
 
 class EtaClock:
