@@ -87,7 +87,7 @@ def test_every_config_field_has_a_flag_and_unset_flags_stay_unset():
 
 @pytest.mark.parametrize("argv", [
     ["bench", "--methods", ""], ["bench", "--methods", " , "], ["eval", "--datasets", ""],
-    ["demo", "--methods", ""], ["eval", "--eps", "1e308"], ["toy", "pretrain", "--keep-prob", "2"],
+    ["eval", "--eps", "1e308"], ["toy", "pretrain", "--keep-prob", "2"],
 ])
 def test_empty_lists_and_absurd_values_are_refused_by_the_parser(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
