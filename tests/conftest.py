@@ -22,6 +22,14 @@ import blobs  # noqa: E402
 blobs.ensure_registered()
 
 
+@pytest.fixture(autouse=True)
+def _thread_count_restored():
+    """Every test starts on the policy's thread count: a command run in-process (toy pretrain, bench) may change
+    it, and float results of the in-process reference runs depend on it."""
+    apply_thread_policy("caw-test-tiny")
+    yield
+
+
 @pytest.fixture
 def tiny_model():
     """A random-weight caw-test-tiny CLIP (32 px, 0.1M image-tower params) with the blob classes."""
