@@ -171,3 +171,18 @@ def test_sample_grid(tmp_path):
     out = tmp_path / "grid.png"
     assert toy.run(argparse.Namespace(toy_command="sample", out=str(out), n=8, split="test")) == 0
     assert Image.open(out).size[0] > 4 * 64
+
+
+def test_zero_shot_accuracy_leaves_a_training_model_trainable():
+    """Pretraining evaluates mid-run: the models/ wrapper must not freeze the text tower or change the ViT's outputs."""
+    from caw_core.toy import create_toy_clip, toy_tokenizer
+    from caw_core.toy.zeroshot import zero_shot_accuracy
+
+    torch.manual_seed(0)
+    clip = create_toy_clip().train()
+    trainable = [name for name, p in clip.named_parameters() if p.requires_grad]
+    assert any(name.startswith("transformer.") for name in trainable)  # the text tower
+    results = zero_shot_accuracy(clip, toy_tokenizer(), n=8)
+    assert set(results) == set(tw.TOY_TASKS) and clip.training
+    assert [name for name, p in clip.named_parameters() if p.requires_grad] == trainable
+    assert clip.encode_image(torch.zeros(1, 3, 64, 64)).shape == (1, 64)

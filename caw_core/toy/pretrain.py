@@ -62,7 +62,8 @@ import caw_core
 from caw_core.data import toyworld as tw
 from caw_core.io import atomic_path, atomic_write_json
 from caw_core.toy.model import MODEL_CONFIG_DIR, RESOURCES, TOY_MODEL, create_toy_clip, toy_tokenizer
-from caw_core.toy.zeroshot import normaliser, to_tensor, zero_shot_accuracy
+from caw_core.models.loading import zero_shot_model
+from caw_core.toy.zeroshot import to_tensor, zero_shot_accuracy
 
 PRETRAIN_STREAM = 1_000_000  # stream seed = PRETRAIN_STREAM + seed; task splits use 1 and 2
 
@@ -161,7 +162,7 @@ def pretrain(config: PretrainConfig) -> Iterator[dict]:
     started = time.perf_counter()
     model = create_toy_clip().train()
     tokenizer = toy_tokenizer()
-    normalise = normaliser(model)
+    image_encoder = zero_shot_model(model, tokenizer, "toy", freeze_text=False).image_encoder  # adds the normalisation
     optimizer = _optimizer(model, config)
     batches = _Batches(config, tokenizer)
     for step in range(config.steps):
@@ -170,7 +171,7 @@ def pretrain(config: PretrainConfig) -> Iterator[dict]:
         for group in optimizer.param_groups:
             group["lr"] = lr
         images, tokens, positives = batches(step)
-        image_f = model.encode_image(normalise(images), normalize=True)
+        image_f = F.normalize(image_encoder(images), dim=-1)
         text_f = model.encode_text(tokens, normalize=True)
         loss = multi_positive_clip_loss(image_f, text_f, model.logit_scale.exp(), positives)
         optimizer.zero_grad(set_to_none=True)
