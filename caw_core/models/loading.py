@@ -28,9 +28,10 @@ import torch
 from caw_core.io import BadFileError, require_regular
 from caw_core.models.zero_shot import ImageEncoder, ZeroShotCLIP
 
-TOY_MODEL = "toy"
-TOY_ARCH = "caw-toy-vit"
+TOY_MODEL = "toy"  # the user-facing model name of the embedded toy CLIP
+TOY_ARCH = "caw-toy-vit"  # its open_clip architecture (config in MODEL_CONFIG_DIR)
 TEST_ARCH = "caw-test-tiny"
+MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 _CONFIGS_REGISTERED = False
 
 
@@ -63,7 +64,7 @@ def register_configs() -> None:
     if not _CONFIGS_REGISTERED:
         import open_clip
 
-        open_clip.add_model_config(Path(__file__).parent / "model_configs")
+        open_clip.add_model_config(MODEL_CONFIG_DIR)
         _CONFIGS_REGISTERED = True
 
 

@@ -16,10 +16,9 @@ import open_clip
 import torch
 from safetensors.torch import load_file
 
-_PACKAGE = Path(__file__).resolve().parents[1]
-MODEL_CONFIG_DIR = _PACKAGE / "models" / "model_configs"
-RESOURCES = _PACKAGE / "resources"
-TOY_MODEL = "caw-toy-vit"
+from caw_core.models.loading import TOY_ARCH, register_configs
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 TOY_WEIGHTS = RESOURCES / "toy_clip.safetensors"
 TOY_CARD = RESOURCES / "toy_clip.json"
 CONTEXT_LENGTH = 20
@@ -27,8 +26,8 @@ CONTEXT_LENGTH = 20
 
 def create_toy_clip() -> torch.nn.Module:
     """A randomly initialised ``caw-toy-vit`` open_clip model (fp32, CPU)."""
-    open_clip.add_model_config(MODEL_CONFIG_DIR)
-    return open_clip.create_model(TOY_MODEL, load_weights=False)
+    register_configs()
+    return open_clip.create_model(TOY_ARCH, load_weights=False)
 
 
 def load_toy_clip(weights: str | Path = TOY_WEIGHTS) -> torch.nn.Module:

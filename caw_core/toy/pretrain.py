@@ -61,8 +61,8 @@ from safetensors.torch import save_file
 import caw_core
 from caw_core.data import toyworld as tw
 from caw_core.io import atomic_path, atomic_write_json
-from caw_core.toy.model import MODEL_CONFIG_DIR, RESOURCES, TOY_MODEL, create_toy_clip, toy_tokenizer
-from caw_core.models.loading import zero_shot_model
+from caw_core.models.loading import MODEL_CONFIG_DIR, TOY_ARCH, zero_shot_model
+from caw_core.toy.model import RESOURCES, create_toy_clip, toy_tokenizer
 from caw_core.toy.zeroshot import to_tensor, zero_shot_accuracy
 
 PRETRAIN_STREAM = 1_000_000  # stream seed = PRETRAIN_STREAM + seed; task splits use 1 and 2
@@ -230,10 +230,10 @@ def _write(model, config: PretrainConfig, accuracy: dict, train_time: float, wal
     weights = out / f"{config.name}.safetensors"
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(weights) as tmp:
-        save_file(state, str(tmp), metadata={"model": TOY_MODEL, "format": "pt"})
+        save_file(state, str(tmp), metadata={"model": TOY_ARCH, "format": "pt"})
     card = {
-        "model": TOY_MODEL,
-        "model_config": json.loads((MODEL_CONFIG_DIR / f"{TOY_MODEL}.json").read_text()),
+        "model": TOY_ARCH,
+        "model_config": json.loads((MODEL_CONFIG_DIR / f"{TOY_ARCH}.json").read_text()),
         "weights": weights.name,
         "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "dtype": "float16",
