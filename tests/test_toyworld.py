@@ -186,3 +186,22 @@ def test_zero_shot_accuracy_leaves_a_training_model_trainable():
     assert set(results) == set(tw.TOY_TASKS) and clip.training
     assert [name for name, p in clip.named_parameters() if p.requires_grad] == trainable
     assert clip.encode_image(torch.zeros(1, 3, 64, 64)).shape == (1, 64)
+
+
+def test_pretrain_writes_to_a_user_folder_by_default_never_into_the_package():
+    import caw_core
+    from caw_core.toy.pretrain import RESOURCES, PretrainConfig, default_out_dir
+
+    package = Path(caw_core.__file__).resolve().parent
+    out = Path(PretrainConfig().out_dir).resolve()
+    assert out == default_out_dir().resolve() and package not in out.parents and out != package
+    assert "--out" not in PretrainConfig().command()
+    assert PretrainConfig(out_dir=str(RESOURCES)).command().endswith(" --out caw_core/resources")
+
+
+def test_pretrain_help_says_how_to_replace_the_embedded_weights(capsys):
+    from caw_core.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["toy", "pretrain", "--help"])
+    assert "--out caw_core/resources replaces the embedded weights" in " ".join(capsys.readouterr().out.split())

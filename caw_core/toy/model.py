@@ -5,7 +5,8 @@ The architecture is the open_clip config ``caw-toy-vit`` in
 4 layers and fixed 2-D sin-cos position embeddings (without them position is
 never learned, see :mod:`caw_core.toy.pretrain`); a 2-layer text transformer
 with context 20. The weights are the fp16 safetensors that
-``caw-core toy pretrain`` writes to ``caw_core/resources/toy_clip.safetensors``.
+``caw-core toy pretrain --out caw_core/resources`` writes to
+``caw_core/resources/toy_clip.safetensors``.
 """
 
 from __future__ import annotations

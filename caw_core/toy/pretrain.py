@@ -5,6 +5,9 @@ runs :func:`pretrain`, which trains ``caw-toy-vit`` from scratch on an endless
 stream of scenes with captions that drop attributes at random (like web
 alt-text), then writes the weights (fp16 safetensors) and a JSON card that
 says how they were made and what zero-shot accuracy they reach per toy task.
+They go to a folder in the user's data directory (:func:`default_out_dir`),
+never into the installed package; from a source checkout,
+``--out caw_core/resources`` replaces the embedded weights.
 
 The loss is CLIP's symmetric InfoNCE with one change: a batch of toy captions
 is full of *false negatives* ("a photo of a circle." describes every circle in
@@ -56,6 +59,7 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
+from platformdirs import user_data_dir
 from safetensors.torch import save_file
 
 import caw_core
@@ -66,6 +70,11 @@ from caw_core.toy.model import RESOURCES, create_toy_clip, toy_tokenizer
 from caw_core.toy.zeroshot import to_tensor, zero_shot_accuracy
 
 PRETRAIN_STREAM = 1_000_000  # stream seed = PRETRAIN_STREAM + seed; task splits use 1 and 2
+
+
+def default_out_dir() -> Path:
+    """Where ``caw-core toy pretrain`` writes by default: ``<user data dir of caw>/toy``."""
+    return Path(user_data_dir("caw", "caw")) / "toy"
 
 
 @dataclass
@@ -83,13 +92,19 @@ class PretrainConfig:
     threads: int = 1  # one thread: on a shared, oversubscribed CPU two were 8x slower
     eval_every: int = 0  # zero-shot check every N steps (0: only at the end)
     eval_images: int = 1000  # test scenes per task for the final card
-    out_dir: str = str(RESOURCES)
+    out_dir: str = str(default_out_dir())  # RESOURCES replaces the embedded weights
     name: str = "toy_clip"
     extra: dict = field(default_factory=dict)  # free-form notes copied into the card
 
     def command(self) -> str:
-        """The CLI line that reproduces this run."""
-        out = "" if Path(self.out_dir).resolve() == RESOURCES.resolve() else f" --out {self.out_dir}"
+        """The CLI line that reproduces this run (and writes where it wrote)."""
+        out_dir = Path(self.out_dir).resolve()
+        if out_dir == default_out_dir().resolve():
+            out = ""
+        elif out_dir == RESOURCES.resolve():
+            out = " --out caw_core/resources"  # the embedded weights, from a source checkout
+        else:
+            out = f" --out {self.out_dir}"
         return (
             f"caw-core toy pretrain --steps {self.steps} --batch-size {self.batch_size} "
             f"--lr {self.lr:g} --seed {self.seed} --threads {self.threads}{out}"
