@@ -17,12 +17,10 @@ import open_clip
 import torch
 from safetensors.torch import load_file
 
-from caw_core.models.loading import TOY_ARCH, register_configs
+from caw_core.models.loading import TOY_ARCH, register_configs, tokenizer_for, toy_weights_path
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
-TOY_WEIGHTS = RESOURCES / "toy_clip.safetensors"
-TOY_CARD = RESOURCES / "toy_clip.json"
-CONTEXT_LENGTH = 20
+TOY_WEIGHTS = toy_weights_path()
+RESOURCES = TOY_WEIGHTS.parent
 
 
 def create_toy_clip() -> torch.nn.Module:
@@ -40,5 +38,6 @@ def load_toy_clip(weights: str | Path = TOY_WEIGHTS) -> torch.nn.Module:
 
 
 def toy_tokenizer():
-    """open_clip's CLIP BPE tokenizer (bundled, works offline) at context 20."""
-    return open_clip.get_tokenizer("ViT-B-32", context_length=CONTEXT_LENGTH)
+    """open_clip's CLIP BPE tokenizer (bundled, works offline) at the config's context 20: ``load_model('toy')``'s."""
+    register_configs()
+    return tokenizer_for(TOY_ARCH)

@@ -255,7 +255,7 @@ def _write(model, config: PretrainConfig, accuracy: dict, train_time: float, wal
         "parameters": sum(p.numel() for p in model.parameters()),
         "vision_parameters": sum(p.numel() for p in model.visual.parameters()),
         "normalisation": {k: list(v) for k, v in open_clip.get_model_preprocess_cfg(model).items() if k in ("mean", "std")},
-        "tokenizer": "open_clip.get_tokenizer('ViT-B-32', context_length=20)",
+        "tokenizer": f"open_clip.get_tokenizer({TOY_ARCH!r}) (ViT-B-32's BPE at context 20)",
         "config": asdict(config),
         "command": config.command(),
         "steps": config.steps,
