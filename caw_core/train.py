@@ -655,11 +655,6 @@ class Trainer:
                 log.close()
 
 
-def train(config: TrainConfig, resume: bool = False) -> Iterator[dict]:
-    """Convenience: ``Trainer(config, resume).run()``."""
-    return Trainer(config, resume=resume).run()
-
-
 def resume_config(run_dir: str | Path, **overrides) -> TrainConfig:
     """The config of ``run_dir`` with ``overrides`` (e.g. more epochs), ready for ``Trainer(..., resume=True)``."""
     run_dir = Path(run_dir)

@@ -103,10 +103,10 @@ def tiny_base(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_export_of_a_tiny_run_loads_in_stock_open_clip_with_caw_logits(tiny_train_config, tiny_base, tmp_path):
-    from caw_core.train import train
+    from caw_core.train import Trainer
 
     config = tiny_train_config(pretrained=str(tiny_base), max_steps=2, save_every=2)
-    for _ in train(config):
+    for _ in Trainer(config).run():
         pass
     run = Path(config.runs_dir) / config.name
     export = export_model(run, tmp_path / "export")

@@ -171,3 +171,37 @@ def test_sample_grid(tmp_path):
     out = tmp_path / "grid.png"
     assert toy.run(argparse.Namespace(toy_command="sample", out=str(out), n=8, split="test")) == 0
     assert Image.open(out).size[0] > 4 * 64
+
+
+def test_zero_shot_accuracy_leaves_a_training_model_trainable():
+    """Pretraining evaluates mid-run: the models/ wrapper must not freeze the text tower or change the ViT's outputs."""
+    from caw_core.toy import create_toy_clip, toy_tokenizer
+    from caw_core.toy.zeroshot import zero_shot_accuracy
+
+    torch.manual_seed(0)
+    clip = create_toy_clip().train()
+    trainable = [name for name, p in clip.named_parameters() if p.requires_grad]
+    assert any(name.startswith("transformer.") for name in trainable)  # the text tower
+    results = zero_shot_accuracy(clip, toy_tokenizer(), n=8)
+    assert set(results) == set(tw.TOY_TASKS) and clip.training
+    assert [name for name, p in clip.named_parameters() if p.requires_grad] == trainable
+    assert clip.encode_image(torch.zeros(1, 3, 64, 64)).shape == (1, 64)
+
+
+def test_pretrain_writes_to_a_user_folder_by_default_never_into_the_package():
+    import caw_core
+    from caw_core.toy.pretrain import RESOURCES, PretrainConfig, default_out_dir
+
+    package = Path(caw_core.__file__).resolve().parent
+    out = Path(PretrainConfig().out_dir).resolve()
+    assert out == default_out_dir().resolve() and package not in out.parents and out != package
+    assert "--out" not in PretrainConfig().command()
+    assert PretrainConfig(out_dir=str(RESOURCES)).command().endswith(" --out caw_core/resources")
+
+
+def test_pretrain_help_says_how_to_replace_the_embedded_weights(capsys):
+    from caw_core.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["toy", "pretrain", "--help"])
+    assert "--out caw_core/resources replaces the embedded weights" in " ".join(capsys.readouterr().out.split())

@@ -1,6 +1,8 @@
 """``caw-core toy``: pretrain the toy CLIP, or look at the toy world.
 
     caw-core toy pretrain [--minutes M | --steps N] [--seed S] [--out DIR]
+        (DIR defaults to a folder in the user's data directory; ``--out caw_core/resources``
+        in a source checkout replaces the embedded toy CLIP)
     caw-core toy sample --out grid.png [--n 32] [--split test]
 """
 
@@ -28,12 +30,13 @@ PRETRAIN_HELP = {
     "threads": "torch CPU threads",
     "eval_every": "zero-shot check every N steps (0: only at the end)",
     "eval_images": "test scenes per task for the final card",
-    "out_dir": "folder for the weights and card",
+    "out_dir": "folder for the weights and card (default: %s; from a source checkout, "
+               "--out caw_core/resources replaces the embedded weights)",
 }
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from caw_core.toy.pretrain import PretrainConfig
+    from caw_core.toy.pretrain import PretrainConfig, default_out_dir
 
     parser = subparsers.add_parser("toy", help="the embedded toy world and its tiny CLIP")
     sub = parser.add_subparsers(dest="toy_command", required=True)
@@ -41,7 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pre = sub.add_parser("pretrain", help="pretrain the toy CLIP and write weights + card")
     pre.add_argument("--minutes", type=positive_float,
                      help="time budget instead of --steps; the step count is estimated from a short benchmark")
-    add_dataclass_options(pre, PretrainConfig, PRETRAIN_HELP, skip=("extra", "name"), aliases={"out_dir": ("--out",)},
+    help_texts = {**PRETRAIN_HELP, "out_dir": PRETRAIN_HELP["out_dir"] % str(default_out_dir()).replace("%", "%%")}
+    add_dataclass_options(pre, PretrainConfig, help_texts, skip=("extra", "name"), aliases={"out_dir": ("--out",)},
                           types={"steps": positive_int, "batch_size": positive_int, "lr": positive_float,
                                  "weight_decay": non_negative_float, "warmup_steps": non_negative_int,
                                  "keep_prob": probability, "shape_prob": probability, "threads": positive_int,

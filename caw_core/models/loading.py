@@ -28,9 +28,10 @@ import torch
 from caw_core.io import BadFileError, require_regular
 from caw_core.models.zero_shot import ImageEncoder, ZeroShotCLIP
 
-TOY_MODEL = "toy"
-TOY_ARCH = "caw-toy-vit"
+TOY_MODEL = "toy"  # the user-facing model name of the embedded toy CLIP
+TOY_ARCH = "caw-toy-vit"  # its open_clip architecture (config in MODEL_CONFIG_DIR)
 TEST_ARCH = "caw-test-tiny"
+MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 _CONFIGS_REGISTERED = False
 
 
@@ -63,7 +64,7 @@ def register_configs() -> None:
     if not _CONFIGS_REGISTERED:
         import open_clip
 
-        open_clip.add_model_config(Path(__file__).parent / "model_configs")
+        open_clip.add_model_config(MODEL_CONFIG_DIR)
         _CONFIGS_REGISTERED = True
 
 
@@ -133,7 +134,7 @@ def _create_clip(name: str, pretrained: Optional[str]):
             f"could not get the {pretrained!r} weights of {name}: {exc}. Without internet, download them elsewhere "
             "and pass the file with --pretrained /path/to/open_clip_pytorch_model.bin (or .safetensors)."
         ) from exc
-    return clip, tokenizer_for(name), open_clip.get_model_preprocess_cfg(clip), name
+    return clip, tokenizer_for(name)
 
 
 def load_model(spec: ModelSpec | str = ModelSpec(), device: str | torch.device = "cpu") -> ZeroShotCLIP:
@@ -144,15 +145,26 @@ def load_model(spec: ModelSpec | str = ModelSpec(), device: str | torch.device =
     """
     if isinstance(spec, str):
         spec = ModelSpec(name=spec, pretrained=None)
-    clip, tokenizer, cfg, _ = _create_clip(spec.name, spec.pretrained)
-    size = cfg.get("size", 224)
-    size = size[0] if isinstance(size, (tuple, list)) else size
-    model = ZeroShotCLIP(clip, tokenizer, size, cfg["mean"], cfg["std"], name=spec.label())
+    clip, tokenizer = _create_clip(spec.name, spec.pretrained)
+    model = zero_shot_model(clip, tokenizer, spec.label())
     if spec.checkpoint:
         from caw_core.models.checkpoint import load_image_tower
 
         load_image_tower(model, spec.checkpoint)
     return model.to(device).eval()
+
+
+def zero_shot_model(clip: torch.nn.Module, tokenizer, name: str, freeze_text: bool = True) -> ZeroShotCLIP:
+    """``clip`` (an open_clip CLIP) as a :class:`ZeroShotCLIP`, with its own preprocess size, mean and std.
+
+    Shares ``clip``'s parameters (no copy); ``freeze_text`` as in :class:`ZeroShotCLIP`.
+    """
+    import open_clip
+
+    cfg = open_clip.get_model_preprocess_cfg(clip)
+    size = cfg.get("size", 224)
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    return ZeroShotCLIP(clip, tokenizer, size, cfg["mean"], cfg["std"], name=name, freeze_text=freeze_text)
 
 
 def frozen_image_encoder(model: ZeroShotCLIP) -> ImageEncoder:

@@ -75,16 +75,22 @@ class ZeroShotCLIP(nn.Module):
     trains); the text tower stays frozen and only builds class heads. Heads
     are cached per (class names, templates), so the text encoder runs once per
     class list, never per batch. Call :meth:`set_classes` before ``forward``.
+
+    ``freeze_text=False`` leaves the text tower's ``requires_grad`` alone, for
+    toy pretraining, which trains both towers; the cached heads then go stale
+    as the text tower learns, so wrap the model afresh for each evaluation.
     """
 
-    def __init__(self, clip: nn.Module, tokenizer, image_size: int, mean, std, name: str = "clip"):
+    def __init__(self, clip: nn.Module, tokenizer, image_size: int, mean, std, name: str = "clip",
+                 freeze_text: bool = True):
         super().__init__()
         self.clip = clip
         self.tokenizer = tokenizer
         self.name = name
         self.image_encoder = ImageEncoder(clip.visual, image_size, mean, std)
-        for p in self.text_parameters():
-            p.requires_grad_(False)
+        if freeze_text:
+            for p in self.text_parameters():
+                p.requires_grad_(False)
         self._heads: dict[tuple, torch.Tensor] = {}
         self.text_head: Optional[torch.Tensor] = None
         self.classnames: list[str] = []

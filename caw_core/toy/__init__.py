@@ -4,4 +4,4 @@
 ``pretrain`` makes the committed weights (``caw_core/resources/toy_clip.*``).
 """
 
-from caw_core.toy.model import TOY_CARD, TOY_MODEL, TOY_WEIGHTS, create_toy_clip, load_toy_clip, toy_tokenizer  # noqa: F401
+from caw_core.toy.model import TOY_ARCH, TOY_WEIGHTS, create_toy_clip, load_toy_clip, toy_tokenizer  # noqa: F401

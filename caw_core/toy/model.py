@@ -5,7 +5,8 @@ The architecture is the open_clip config ``caw-toy-vit`` in
 4 layers and fixed 2-D sin-cos position embeddings (without them position is
 never learned, see :mod:`caw_core.toy.pretrain`); a 2-layer text transformer
 with context 20. The weights are the fp16 safetensors that
-``caw-core toy pretrain`` writes to ``caw_core/resources/toy_clip.safetensors``.
+``caw-core toy pretrain --out caw_core/resources`` writes to
+``caw_core/resources/toy_clip.safetensors``.
 """
 
 from __future__ import annotations
@@ -16,19 +17,16 @@ import open_clip
 import torch
 from safetensors.torch import load_file
 
-_PACKAGE = Path(__file__).resolve().parents[1]
-MODEL_CONFIG_DIR = _PACKAGE / "models" / "model_configs"
-RESOURCES = _PACKAGE / "resources"
-TOY_MODEL = "caw-toy-vit"
-TOY_WEIGHTS = RESOURCES / "toy_clip.safetensors"
-TOY_CARD = RESOURCES / "toy_clip.json"
-CONTEXT_LENGTH = 20
+from caw_core.models.loading import TOY_ARCH, register_configs, tokenizer_for, toy_weights_path
+
+TOY_WEIGHTS = toy_weights_path()
+RESOURCES = TOY_WEIGHTS.parent
 
 
 def create_toy_clip() -> torch.nn.Module:
     """A randomly initialised ``caw-toy-vit`` open_clip model (fp32, CPU)."""
-    open_clip.add_model_config(MODEL_CONFIG_DIR)
-    return open_clip.create_model(TOY_MODEL, load_weights=False)
+    register_configs()
+    return open_clip.create_model(TOY_ARCH, load_weights=False)
 
 
 def load_toy_clip(weights: str | Path = TOY_WEIGHTS) -> torch.nn.Module:
@@ -40,5 +38,6 @@ def load_toy_clip(weights: str | Path = TOY_WEIGHTS) -> torch.nn.Module:
 
 
 def toy_tokenizer():
-    """open_clip's CLIP BPE tokenizer (bundled, works offline) at context 20."""
-    return open_clip.get_tokenizer("ViT-B-32", context_length=CONTEXT_LENGTH)
+    """open_clip's CLIP BPE tokenizer (bundled, works offline) at the config's context 20: ``load_model('toy')``'s."""
+    register_configs()
+    return tokenizer_for(TOY_ARCH)

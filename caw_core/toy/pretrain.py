@@ -5,6 +5,9 @@ runs :func:`pretrain`, which trains ``caw-toy-vit`` from scratch on an endless
 stream of scenes with captions that drop attributes at random (like web
 alt-text), then writes the weights (fp16 safetensors) and a JSON card that
 says how they were made and what zero-shot accuracy they reach per toy task.
+They go to a folder in the user's data directory (:func:`default_out_dir`),
+never into the installed package; from a source checkout,
+``--out caw_core/resources`` replaces the embedded weights.
 
 The loss is CLIP's symmetric InfoNCE with one change: a batch of toy captions
 is full of *false negatives* ("a photo of a circle." describes every circle in
@@ -56,15 +59,22 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
+from platformdirs import user_data_dir
 from safetensors.torch import save_file
 
 import caw_core
 from caw_core.data import toyworld as tw
 from caw_core.io import atomic_path, atomic_write_json
-from caw_core.toy.model import MODEL_CONFIG_DIR, RESOURCES, TOY_MODEL, create_toy_clip, toy_tokenizer
-from caw_core.toy.zeroshot import normaliser, to_tensor, zero_shot_accuracy
+from caw_core.models.loading import MODEL_CONFIG_DIR, TOY_ARCH, zero_shot_model
+from caw_core.toy.model import RESOURCES, create_toy_clip, toy_tokenizer
+from caw_core.toy.zeroshot import to_tensor, zero_shot_accuracy
 
 PRETRAIN_STREAM = 1_000_000  # stream seed = PRETRAIN_STREAM + seed; task splits use 1 and 2
+
+
+def default_out_dir() -> Path:
+    """Where ``caw-core toy pretrain`` writes by default: ``<user data dir of caw>/toy``."""
+    return Path(user_data_dir("caw", "caw")) / "toy"
 
 
 @dataclass
@@ -82,13 +92,19 @@ class PretrainConfig:
     threads: int = 1  # one thread: on a shared, oversubscribed CPU two were 8x slower
     eval_every: int = 0  # zero-shot check every N steps (0: only at the end)
     eval_images: int = 1000  # test scenes per task for the final card
-    out_dir: str = str(RESOURCES)
+    out_dir: str = str(default_out_dir())  # RESOURCES replaces the embedded weights
     name: str = "toy_clip"
     extra: dict = field(default_factory=dict)  # free-form notes copied into the card
 
     def command(self) -> str:
-        """The CLI line that reproduces this run."""
-        out = "" if Path(self.out_dir).resolve() == RESOURCES.resolve() else f" --out {self.out_dir}"
+        """The CLI line that reproduces this run (and writes where it wrote)."""
+        out_dir = Path(self.out_dir).resolve()
+        if out_dir == default_out_dir().resolve():
+            out = ""
+        elif out_dir == RESOURCES.resolve():
+            out = " --out caw_core/resources"  # the embedded weights, from a source checkout
+        else:
+            out = f" --out {self.out_dir}"
         return (
             f"caw-core toy pretrain --steps {self.steps} --batch-size {self.batch_size} "
             f"--lr {self.lr:g} --seed {self.seed} --threads {self.threads}{out}"
@@ -161,7 +177,7 @@ def pretrain(config: PretrainConfig) -> Iterator[dict]:
     started = time.perf_counter()
     model = create_toy_clip().train()
     tokenizer = toy_tokenizer()
-    normalise = normaliser(model)
+    image_encoder = zero_shot_model(model, tokenizer, "toy", freeze_text=False).image_encoder  # adds the normalisation
     optimizer = _optimizer(model, config)
     batches = _Batches(config, tokenizer)
     for step in range(config.steps):
@@ -170,7 +186,7 @@ def pretrain(config: PretrainConfig) -> Iterator[dict]:
         for group in optimizer.param_groups:
             group["lr"] = lr
         images, tokens, positives = batches(step)
-        image_f = model.encode_image(normalise(images), normalize=True)
+        image_f = F.normalize(image_encoder(images), dim=-1)
         text_f = model.encode_text(tokens, normalize=True)
         loss = multi_positive_clip_loss(image_f, text_f, model.logit_scale.exp(), positives)
         optimizer.zero_grad(set_to_none=True)
@@ -229,17 +245,17 @@ def _write(model, config: PretrainConfig, accuracy: dict, train_time: float, wal
     weights = out / f"{config.name}.safetensors"
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(weights) as tmp:
-        save_file(state, str(tmp), metadata={"model": TOY_MODEL, "format": "pt"})
+        save_file(state, str(tmp), metadata={"model": TOY_ARCH, "format": "pt"})
     card = {
-        "model": TOY_MODEL,
-        "model_config": json.loads((MODEL_CONFIG_DIR / f"{TOY_MODEL}.json").read_text()),
+        "model": TOY_ARCH,
+        "model_config": json.loads((MODEL_CONFIG_DIR / f"{TOY_ARCH}.json").read_text()),
         "weights": weights.name,
         "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "dtype": "float16",
         "parameters": sum(p.numel() for p in model.parameters()),
         "vision_parameters": sum(p.numel() for p in model.visual.parameters()),
         "normalisation": {k: list(v) for k, v in open_clip.get_model_preprocess_cfg(model).items() if k in ("mean", "std")},
-        "tokenizer": "open_clip.get_tokenizer('ViT-B-32', context_length=20)",
+        "tokenizer": f"open_clip.get_tokenizer({TOY_ARCH!r}) (ViT-B-32's BPE at context 20)",
         "config": asdict(config),
         "command": config.command(),
         "steps": config.steps,

@@ -1,5 +1,9 @@
 """The jobs the views run: thin wrappers that call caw_core and yield its records.
 
+Each training, evaluation and playground job first applies
+:func:`caw_core.threads.apply_thread_policy` for its model, in the worker
+thread that runs it (torch's OpenMP thread count is per thread), as the CLI does.
+
 Everything the jobs need is imported here, at module level, in the GUI
 thread: PySide6's import hook (shiboken's feature check) can crash the
 interpreter when a module is imported for the first time in a worker thread.
@@ -20,6 +24,7 @@ from caw_core.evaluate import evaluate
 from caw_core.models import ModelSpec
 from caw_core.attacks.control import AttackCancelled
 from caw_core.playground import ModelCache, PlaygroundRequest, load_playground_models, run_playground
+from caw_core.threads import apply_thread_policy
 from caw_core.train import Trainer
 from caw_gui.image_io import ImageLoadError, load_image
 
@@ -35,6 +40,7 @@ class TrainJob:
         self._stop = False
 
     def records(self) -> Iterator[dict]:
+        apply_thread_policy(self.config.model)
         self.trainer = Trainer(self.config, resume=self.resume)
         if self._stop:
             self.trainer.request_stop()
@@ -79,6 +85,7 @@ class AttackJob:
         self._stop = threading.Event()
 
     def records(self) -> Iterator[dict]:
+        apply_thread_policy(self.vanilla.name)
         if self.image_source is not None:
             try:
                 loaded = load_image(self.image_source)
@@ -106,7 +113,8 @@ class EvalJob:
         self._stop = threading.Event()
 
     def records(self) -> Iterator[dict]:
-        return evaluate(self.config, should_stop=self._stop.is_set)
+        apply_thread_policy(self.config.model_specs()[0].name)  # the first model, as the CLI
+        yield from evaluate(self.config, should_stop=self._stop.is_set)
 
     def stop(self) -> None:
         self._stop.set()
