@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Optional
 
 from caw_core.data.layout import Layout, has_entry
-from caw_core.data.registry import DatasetError, DatasetSpec, imported, register
+from caw_core.data.registry import DatasetError, DatasetSpec, register
+from caw_core.imports import imported
 
 WNIDS = tuple((Path(__file__).parent / "classnames" / "imagenet_wnids.txt").read_text().split())
 LABEL = {wnid: i for i, wnid in enumerate(WNIDS)}

@@ -11,7 +11,7 @@ templates that build the zero-shot text head.
 Registering a dataset imports no torch: a spec holds plain data (names,
 prompts, the expected layout, how to check that the files are there) and
 names the code that needs torch/torchvision (its ``build`` and ``download``)
-by import path with :func:`imported`, so that code is imported only when a
+by import path with :func:`caw_core.imports.imported`, so that code is imported only when a
 dataset is loaded or downloaded. ``caw-core data check`` and ``caw-core
 report`` read the registry without importing torch.
 """
@@ -19,7 +19,6 @@ report`` read the registry without importing torch.
 from __future__ import annotations
 
 import difflib
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
@@ -134,18 +133,6 @@ class DatasetSpec:
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
-
-
-def imported(path: str) -> Callable:
-    """The function or class at ``"package.module:name"``, imported on its first call (a spec's ``build`` or
-    ``download`` in a loader module that imports torch or torchvision)."""
-    module, _, name = path.partition(":")
-
-    def call(*args, **kwargs):
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
-
-    call.__qualname__ = call.__name__ = path
-    return call
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:

@@ -20,7 +20,8 @@ are in :mod:`caw_core.data.tinyimagenet_loader`.
 from __future__ import annotations
 
 from caw_core.data.layout import Layout
-from caw_core.data.registry import DatasetSpec, imported, register
+from caw_core.data.registry import DatasetSpec, register
+from caw_core.imports import imported
 
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 FOLDER = "tiny-imagenet-200"

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from caw_core.data.checked import reading
 from caw_core.data.layout import AnyLayout, Layout
 from caw_core.data.names import clean_classname, strip_model_year
-from caw_core.data.registry import DatasetSpec, imported, register
+from caw_core.data.registry import DatasetSpec, register
+from caw_core.imports import imported
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
