@@ -37,6 +37,24 @@ def test_help_imports_no_torch(argv):
     assert result == {"code": 0, "loaded": []}
 
 
+def test_report_imports_no_torch(tmp_path):
+    from caw_core.results import Result, ResultKey, save_result
+
+    for attack, flags in (("clean", [True, True]), ("pgd10", [True, False]), ("aa100", [False, None])):
+        key = ResultKey("m-1", "toy-shape", attack, 1.0, "linf", 10, 0)
+        save_result(tmp_path, Result(key, {"label": "m"}, [0, 1], flags, complete=True))
+    out = tmp_path / "table.md"
+    result = run_cli_in_fresh_interpreter("report", str(tmp_path), "--out", str(out))
+    assert result == {"code": 0, "loaded": []}
+    assert "Toy shape" in out.read_text()
+
+
+@pytest.mark.parametrize("names", [[], ["all"]])
+def test_data_check_imports_no_torch(tmp_path, names):
+    result = run_cli_in_fresh_interpreter("data", "check", *names, "--root", str(tmp_path))
+    assert result == {"code": 1, "loaded": []}  # 1: every file-based dataset is missing from the empty root
+
+
 def test_one_tokenizer_per_architecture_per_process():
     from caw_core.models import load_model
 
