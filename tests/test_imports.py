@@ -55,6 +55,22 @@ def test_data_check_imports_no_torch(tmp_path, names):
     assert result == {"code": 1, "loaded": []}  # 1: every file-based dataset is missing from the empty root
 
 
+@pytest.mark.parametrize("argv", [["data", "check", "no-such-dataset"], ["report", "{bad}"]])
+def test_user_errors_of_commands_without_a_model_import_no_torch(tmp_path, argv):
+    (tmp_path / "broken.json").write_text("")  # not a caw result: one line, exit status 2
+    result = run_cli_in_fresh_interpreter(*(arg.format(bad=tmp_path) for arg in argv))
+    assert result == {"code": 2, "loaded": []}
+
+
+def test_every_user_error_the_cli_names_exists():
+    import importlib
+
+    from caw_core.cli import USER_ERRORS
+
+    for module, name in USER_ERRORS:
+        assert issubclass(getattr(importlib.import_module(module), name), Exception)
+
+
 def test_one_tokenizer_per_architecture_per_process():
     from caw_core.models import load_model
 
