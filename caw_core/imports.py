@@ -13,14 +13,21 @@ import importlib
 from typing import Callable
 
 
-def imported(path: str) -> Callable:
+class imported:  # noqa: N801  (used like a function: ``build=imported("pkg.module:name")``)
     """A callable standing for the function or class at ``"package.module:name"``, imported on its first call."""
-    module, _, name = path.partition(":")
-    if not module or not name:
-        raise ValueError(f"expected 'package.module:name', got {path!r}")
 
-    def call(*args, **kwargs):
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    def __init__(self, path: str) -> None:
+        module, _, name = path.partition(":")
+        if not module or not name:
+            raise ValueError(f"expected 'package.module:name', got {path!r}")
+        self.path, self._module, self._name = path, module, name
 
-    call.__qualname__ = call.__name__ = path
-    return call
+    def resolve(self) -> Callable:
+        """The object named (importing its module once)."""
+        return getattr(importlib.import_module(self._module), self._name)
+
+    def __call__(self, *args, **kwargs):
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"imported({self.path!r})"

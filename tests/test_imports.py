@@ -71,6 +71,20 @@ def test_every_user_error_the_cli_names_exists():
         assert issubclass(getattr(importlib.import_module(module), name), Exception)
 
 
+def test_every_loader_and_attack_named_by_import_path_exists():
+    from caw_core.attacks.registry import ATTACKS
+    from caw_core.data import available_datasets, get_spec
+    from caw_core.imports import imported
+
+    specs = [get_spec(name) for name in available_datasets()]
+    functions = [f for spec in specs for f in (spec.build, spec.download)] + [s.fn for s in ATTACKS.values()]
+    named = [f for f in functions + [a for f in functions for a in getattr(f, "args", ())] if isinstance(f, imported)]
+    assert len(named) >= 30  # every file-based dataset's loader (and download where it has one), pgd, cw
+    assert all(callable(f.resolve()) for f in named), [f for f in named if not callable(f.resolve())]
+    with pytest.raises(AttributeError):
+        imported("caw_core.attacks.pgd:no_such_attack").resolve()
+
+
 def test_one_tokenizer_per_architecture_per_process():
     from caw_core.models import load_model
 

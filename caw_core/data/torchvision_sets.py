@@ -20,6 +20,7 @@ torchvision's datasets and the readers of the other layouts are in
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -119,6 +120,21 @@ def caltech256_name(folder: str) -> str:
 # --- the generic spec builder --------------------------------------------------
 
 
+def _build(name: str, display_name: str, layout: Layout | AnyLayout, load: Callable[..., Dataset],
+           classnames: Callable[[Any], list[str]], split_kwargs: Callable[[str], dict[str, Any]],
+           root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
+    found = layout.require(root, split, display_name)
+    files = [Path(root) / p for p in found.files[split]]
+    with reading(display_name, files, f"the files of {display_name} as in 'caw-core data check {name}'"):
+        data = load(str(root), transform=transform, **split_kwargs(split))
+        return data, classnames(data)
+
+
+def _download(layout: Layout | AnyLayout, fetch: Callable[..., Dataset], split_kwargs: Callable[[str], dict[str, Any]],
+              root: Path) -> None:
+    fetch(str(root), download=True, **split_kwargs(layout.splits[0]))
+
+
 def register_torchvision(
     name: str,
     display_name: str,
@@ -138,18 +154,6 @@ def register_torchvision(
     Both are import paths (``"torchvision.datasets:SUN397"``), imported when a
     dataset is loaded or downloaded, never when it is registered or checked.
     """
-    load, fetch = imported(dataset_cls), imported(download_cls or dataset_cls)
-
-    def build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
-        found = layout.require(root, split, display_name)
-        files = [Path(root) / p for p in found.files[split]]
-        with reading(display_name, files, f"the files of {display_name} as in 'caw-core data check {name}'"):
-            data = load(str(root), transform=transform, **split_kwargs(split))
-            return data, classnames(data)
-
-    def download(root: Path) -> None:
-        fetch(str(root), download=True, **split_kwargs(layout.splits[0]))
-
     return register(
         DatasetSpec(
             name=name,
@@ -157,9 +161,10 @@ def register_torchvision(
             templates=(template,),
             expected_layout=layout.describe(),
             missing_files=layout.missing,
-            build=build,
+            build=partial(_build, name, display_name, layout, imported(dataset_cls), classnames, split_kwargs),
             splits=layout.splits,
-            download=None if download_note else download,
+            download=None if download_note else partial(_download, layout, imported(download_cls or dataset_cls),
+                                                        split_kwargs),
             download_note=download_note,
             family="paper",
             guide=layout.guide,
