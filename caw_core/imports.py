@@ -13,7 +13,7 @@ import importlib
 from typing import Callable
 
 
-class imported:  # noqa: N801  (used like a function: ``build=imported("pkg.module:name")``)
+class imported:  # lower case: used like a function, ``build=imported("pkg.module:name")``
     """A callable standing for the function or class at ``"package.module:name"``, imported on its first call."""
 
     def __init__(self, path: str) -> None:
