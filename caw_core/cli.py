@@ -41,15 +41,21 @@ SUMMARIES = {
 NO_MODEL = ("data", "report")
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    from caw_core.data import DatasetError
-    from caw_core.models import ModelLoadError
-    from caw_core.models.checkpoint import CheckpointError
-    from caw_core.run_lock import RunLockedError
-    from caw_core.train import TrainingDivergedError
+# The errors a user can fix, besides ValueError and FileNotFoundError, as (module, class). An exception can only be
+# an instance of a class whose module is imported, so only the modules already imported are looked in: a command
+# that never loaded torch (report, data) reports its errors without importing it.
+USER_ERRORS = (
+    ("caw_core.data.registry", "DatasetError"),
+    ("caw_core.models.loading", "ModelLoadError"),
+    ("caw_core.models.checkpoint", "CheckpointError"),
+    ("caw_core.train", "TrainingDivergedError"),
+    ("caw_core.run_lock", "RunLockedError"),
+)
 
-    return (ValueError, FileNotFoundError, DatasetError, ModelLoadError, CheckpointError, TrainingDivergedError,
-            RunLockedError)
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    loaded = [getattr(sys.modules[module], name) for module, name in USER_ERRORS if module in sys.modules]
+    return (ValueError, FileNotFoundError, *loaded)
 
 
 def _positive_threads(text: str) -> int:
@@ -133,9 +139,8 @@ _CPU_MEMORY_HINT = ("out of memory on this machine{detail}. Use a smaller --batc
 
 def _environment_error(exc: BaseException) -> Optional[str]:
     """A one-line message for failures of the machine rather than of caw (memory, disk, paths), else None."""
-    import torch
-
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
+    torch = sys.modules.get("torch")  # out of GPU memory needs torch loaded: never import it here
+    if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
         detail = str(exc).splitlines()[0] if str(exc) else "CUDA out of memory"
         return _OUT_OF_MEMORY_HINT.format(detail=detail)
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "not enough memory" in str(exc)):

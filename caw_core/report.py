@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from caw_core.attacks.autoattack import CONFIGS as AUTOATTACKS
+from caw_core.attacks.autoattack_configs import CONFIGS as AUTOATTACKS
 from caw_core.attacks.registry import attack_sort_key, parse_attack
 from caw_core.data import UnknownDatasetError, available_datasets, get_spec
 from caw_core.data.paper import PAPER_DATASETS

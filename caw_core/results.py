@@ -37,10 +37,12 @@ import re
 import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
 from caw_core.io import atomic_write_json
-from caw_core.models import ModelSpec
+
+if TYPE_CHECKING:
+    from caw_core.models import ModelSpec
 
 LOGGER = logging.getLogger(__name__)
 KIND = "caw-eval-result"

@@ -33,7 +33,7 @@ HEAVY_MODULES = (
     ("safetensors.torch", "safetensors"),
     ("caw_core.data", "the datasets"),
     ("caw_core.models", "the models"),
-    ("caw_core.attacks.registry", "the attacks"),
+    ("caw_core.attacks.autoattack", "the attacks"),  # the registry imports its attacks lazily; this loads them
     ("caw_core.train", "training"),
     ("caw_core.evaluate", "evaluation"),
 )

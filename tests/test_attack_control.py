@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from caw_core.attacks import ATTACKS, AttackCancelled, attack_images, parse_attack
+from caw_core.attacks.control import AttackCancelled
+from caw_core.attacks.registry import ATTACKS, attack_images, parse_attack
 from caw_core.attacks.pgd import default_step_size
 
 

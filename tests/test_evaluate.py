@@ -22,7 +22,9 @@ from safetensors.torch import save_file
 from torch.utils.data import Dataset
 
 import caw_core.evaluate as evaluate_module
-from caw_core.attacks import attack_images, autoattack, cw_margin_per_example, cw_pgd, parse_attack
+from caw_core.attacks.autoattack import autoattack
+from caw_core.attacks.cw import cw_margin_per_example, cw_pgd
+from caw_core.attacks.registry import attack_images, parse_attack
 from caw_core.attacks.autoattack import autoattack_attacks, build_autoattack
 from caw_core.cli import main
 from caw_core.data import DatasetSpec, UnknownDatasetError, get_spec, register

@@ -1,7 +1,10 @@
-"""Attacks in pixel space on [0, 1] images: PGD (linf, l2), CW-PGD, AutoAttack, by name in the registry."""
+"""Attacks in pixel space on [0, 1] images, by name in :mod:`caw_core.attacks.registry`.
 
-from caw_core.attacks.pgd import NORMS, cross_entropy_per_example, eval_mode, pgd, project  # noqa: F401
-from caw_core.attacks.cw import cw_margin_per_example, cw_pgd  # noqa: F401,E402
-from caw_core.attacks.autoattack import autoattack  # noqa: F401,E402
-from caw_core.attacks.control import AttackCancelled, ControlledModel  # noqa: F401,E402
-from caw_core.attacks.registry import ATTACKS, Attack, AttackSpec, attack_images, attack_key, parse_attack  # noqa: F401,E402
+Modules: :mod:`~caw_core.attacks.registry` (names, parsing, running; no torch),
+:mod:`~caw_core.attacks.budget` (norms, the step-size rule; no torch),
+:mod:`~caw_core.attacks.autoattack_configs` (AutoAttack's configurations; no
+torch), and the attacks themselves: :mod:`~caw_core.attacks.pgd` (PGD, linf
+and l2), :mod:`~caw_core.attacks.cw` (CW-PGD), :mod:`~caw_core.attacks.autoattack`,
+with :mod:`~caw_core.attacks.control` (cancellation, progress). This package
+imports none of them, so reading attack names never loads torch.
+"""

@@ -15,28 +15,34 @@ step_size, seed)`` with eps and step_size in pixel units (1/255 is one grey
 level) and returns the adversarial images; ``seed`` fixes the random start
 (PGD, CW) or AutoAttack's seed, so the same call gives the same images. The
 step size, where the attack uses one, comes from the spec's ``step_rule``:
-:func:`caw_core.attacks.pgd.default_step_size` (2 * eps / steps, floored at
+:func:`caw_core.attacks.budget.default_step_size` (2 * eps / steps, floored at
 1/255 under linf), the one rule training and the GUI use too. PGD and CW stop
 per image once it is misclassified (the fooling iterate is kept).
 
-Adding an attack: one module with its function, one entry in ``ATTACKS``.
+Adding an attack: one module with its function, one entry in ``ATTACKS``
+naming it by import path (:func:`caw_core.imports.imported`): this module
+imports no torch, so reading attack names and keys (``caw-core report``,
+``--help``, menus) does not load torch, pyautoattack or the attack code; the
+function's module is imported on the attack's first run.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
-import torch
+from caw_core.attacks.autoattack_configs import CONFIGS, autoattack_forwards
+from caw_core.attacks.budget import NORMS, default_step_size
+from caw_core.imports import imported
 
-from caw_core.attacks.autoattack import CONFIGS, autoattack, autoattack_forwards
-from caw_core.attacks.control import ControlledModel, StopFn
-from caw_core.attacks.cw import cw_attack
-from caw_core.attacks.pgd import NORMS, default_step_size, pgd_attack
+if TYPE_CHECKING:
+    import torch
 
-Model = Callable[[torch.Tensor], torch.Tensor]
-AttackFn = Callable[..., torch.Tensor]  # (model, images, labels, *, eps, norm, steps, step_size, seed)
+    from caw_core.attacks.control import StopFn
+
+Model = Callable[["torch.Tensor"], "torch.Tensor"]
+AttackFn = Callable[..., "torch.Tensor"]  # (model, images, labels, *, eps, norm, steps, step_size, seed)
 StepRule = Callable[[float, int, str], float]  # (eps, steps, norm) -> step size, pixel units
 
 
@@ -61,6 +67,7 @@ def no_attack(model: Model, images: torch.Tensor, labels: torch.Tensor, **budget
 
 def _autoattack_entry(name: str) -> AttackSpec:
     config = CONFIGS[name]
+    autoattack = imported("caw_core.attacks.autoattack:autoattack")
 
     def run(model, images, labels, *, eps, norm, steps, step_size, seed):
         return autoattack(model, images, labels, eps, norm=norm, steps=steps, seed=seed, config=config)
@@ -71,9 +78,10 @@ def _autoattack_entry(name: str) -> AttackSpec:
 
 ATTACKS: dict[str, AttackSpec] = {
     "clean": AttackSpec(no_attack, None, NORMS, "no attack: the clean images", None, lambda steps, classes: 1),
-    "pgd": AttackSpec(pgd_attack, 10, NORMS, "PGD on the cross-entropy, random start", default_step_size,
-                      lambda steps, classes: steps + 1),
-    "cw": AttackSpec(cw_attack, 10, NORMS, "PGD on the Carlini-Wagner margin, random start", default_step_size,
+    "pgd": AttackSpec(imported("caw_core.attacks.pgd:pgd_attack"), 10, NORMS, "PGD on the cross-entropy, random start",
+                      default_step_size, lambda steps, classes: steps + 1),
+    "cw": AttackSpec(imported("caw_core.attacks.cw:cw_attack"), 10, NORMS,
+                     "PGD on the Carlini-Wagner margin, random start", default_step_size,
                      lambda steps, classes: steps + 1),
     **{name: _autoattack_entry(name) for name in CONFIGS},
 }
@@ -105,6 +113,8 @@ class Attack(NamedTuple):
         if norm not in self.spec.norms:
             raise ValueError(f"attack {self.name!r} supports norms {self.spec.norms}, got {norm!r}")
         if should_stop is not None or on_forward is not None:
+            from caw_core.attacks.control import ControlledModel
+
             model = ControlledModel(model, should_stop, on_forward)
             model.check()
         return self.spec.fn(model, images, labels, eps=eps, norm=norm, steps=self.steps,

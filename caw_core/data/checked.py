@@ -23,11 +23,12 @@ import contextlib
 import os
 import stat
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
-
-from torch.utils.data import Dataset
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 from caw_core.data.registry import DatasetError
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
 MAX_DATASET_FILE_BYTES = 64 * 2**30  # PCAM's train images are 6.5 GB; nothing a dataset needs is near this
 
@@ -97,8 +98,10 @@ def known_labels(data: Dataset) -> Optional[list[int]]:
     return None
 
 
-class CheckedDataset(Dataset):
-    """``data[i]`` with its label checked against ``num_classes`` and read errors naming the file."""
+class CheckedDataset:
+    """``data[i]`` with its label checked against ``num_classes`` and read errors naming the file (a map-style
+    dataset like :class:`caw_core.data.toy_tasks.ToySceneDataset`: not subclassing torch's ``Dataset`` keeps
+    :mod:`caw_core.data.layout`, and so ``caw-core data check``, free of torch)."""
 
     def __init__(self, data: Dataset, display_name: str, num_classes: int) -> None:
         self.data, self.display_name, self.num_classes = data, display_name, num_classes

@@ -20,6 +20,9 @@ partial tree keeps the standard label ids and the zero-shot head always has all
 ``data check`` reports ImageNet found only for a layout that loads: a ``val``
 folder with neither wnid folders nor flat images, or flat images without the
 devkit, is reported missing with what to add.
+
+This module is the dataset's spec and the devkit reader (imports no torch);
+the image folders are read by :mod:`caw_core.data.imagenet_loader`.
 """
 
 from __future__ import annotations
@@ -28,48 +31,45 @@ import io
 import re
 import tarfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-from torch.utils.data import Dataset
-
-from caw_core.data.checked import require_regular_files
-from caw_core.data.folders import LoopSafeImageFolder, SampleList, walk_files
 from caw_core.data.layout import Layout, has_entry
-from caw_core.data.registry import DatasetError, DatasetNotFoundError, DatasetSpec, register
+from caw_core.data.registry import DatasetError, DatasetSpec, register
+from caw_core.imports import imported
 
 WNIDS = tuple((Path(__file__).parent / "classnames" / "imagenet_wnids.txt").read_text().split())
-_LABEL = {wnid: i for i, wnid in enumerate(WNIDS)}
+LABEL = {wnid: i for i, wnid in enumerate(WNIDS)}
 _WNID = re.compile(r"n\d{8}")
-_FLAT_IMAGE = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
+FLAT_IMAGE = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
 DEVKIT = "ILSVRC2012_devkit_t12"
-_META = f"{DEVKIT}/data/meta.mat"
-_GROUND_TRUTH = f"{DEVKIT}/data/ILSVRC2012_validation_ground_truth.txt"
+META = f"{DEVKIT}/data/meta.mat"
+GROUND_TRUTH = f"{DEVKIT}/data/ILSVRC2012_validation_ground_truth.txt"
 
 SOURCE = "https://image-net.org/challenges/LSVRC/2012/2012-downloads.php (needs a registered account)"
 LAYOUT = Layout(
     {"val": ["imagenet/val"]},
     contents=["imagenet/val/<wnid>/ILSVRC2012_val_<nnnnnnnn>.JPEG  (sorted: one folder per class)",
               "or imagenet/val/ILSVRC2012_val_<nnnnnnnn>.JPEG  (flat, as the tar unpacks) with "
-              f"imagenet/{DEVKIT}.tar.gz beside it (or extracted: imagenet/{_META} and imagenet/{_GROUND_TRUTH})"],
+              f"imagenet/{DEVKIT}.tar.gz beside it (or extracted: imagenet/{META} and imagenet/{GROUND_TRUTH})"],
     source=SOURCE,
     archives={"ILSVRC2012_img_val.tar": "imagenet/val", f"{DEVKIT}.tar.gz": "imagenet"},
 )
 
 
-def _is_wnid_folder(entry) -> bool:
+def is_wnid_folder(entry) -> bool:
     return bool(_WNID.fullmatch(entry.name)) and entry.is_dir()
 
 
-def _is_flat_image(entry) -> bool:
-    return bool(_FLAT_IMAGE.fullmatch(entry.name)) and entry.is_file()
+def is_flat_image(entry) -> bool:
+    return bool(FLAT_IMAGE.fullmatch(entry.name)) and entry.is_file()
 
 
-def _devkit(base: Path) -> Optional[Path]:
+def find_devkit(base: Path) -> Optional[Path]:
     """The devkit archive, or the extracted devkit folder, below ``base``; None when neither is complete."""
     archive = base / f"{DEVKIT}.tar.gz"
     if archive.is_file():
         return archive
-    if (base / _META).is_file() and (base / _GROUND_TRUTH).is_file():
+    if (base / META).is_file() and (base / GROUND_TRUTH).is_file():
         return base / DEVKIT
     return None
 
@@ -79,43 +79,13 @@ def missing_files(root: Path) -> list[str]:
     val = base / "val"
     if not val.is_dir():
         return [str(val)]
-    if has_entry(val, _is_wnid_folder):
+    if has_entry(val, is_wnid_folder):
         return []
-    if has_entry(val, _is_flat_image):
-        if _devkit(base) is None:
+    if has_entry(val, is_flat_image):
+        if find_devkit(base) is None:
             return [f"{base / DEVKIT}.tar.gz (the devkit: {val} holds the images flat, and their labels are in it)"]
         return []
     return [f"{val}/<wnid>/*.JPEG or {val}/ILSVRC2012_val_*.JPEG ({val} has neither)"]
-
-
-class ImageNetVal(LoopSafeImageFolder):
-    """Sorted layout: labels are the wnid's index among all 1000 classes, not among the folders found."""
-
-    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-        found = sorted(p.name for p in Path(directory).iterdir() if p.is_dir())
-        unknown = [name for name in found if name not in _LABEL]
-        if unknown:
-            raise DatasetError(
-                f"{directory} has folders that are not ImageNet-1k wnids: {', '.join(unknown[:5])}"
-            )
-        return found, {wnid: _LABEL[wnid] for wnid in found}
-
-
-class FlatImageNetVal(SampleList):
-    """Flat layout: ``val/ILSVRC2012_val_<n>.JPEG`` labelled from the devkit's ground truth."""
-
-    def __init__(self, val: Path, devkit: Path, transform: Callable) -> None:
-        labels = devkit_labels(devkit)
-        self.samples = []
-        for path in walk_files(val):
-            match = _FLAT_IMAGE.fullmatch(Path(path).name)
-            if match:
-                number = int(match.group(1))
-                if not 1 <= number <= len(labels):
-                    raise DatasetError(f"{path}: image number {number} is not in the devkit's ground truth "
-                                       f"(1..{len(labels)})")
-                self.samples.append((path, labels[number - 1]))
-        self.transform = transform
 
 
 def devkit_labels(devkit: Path) -> list[int]:
@@ -123,11 +93,11 @@ def devkit_labels(devkit: Path) -> list[int]:
     try:
         if devkit.is_file():
             with tarfile.open(devkit, "r:gz") as archive:
-                meta = _member(archive, _META, devkit)
-                truth = _member(archive, _GROUND_TRUTH, devkit)
+                meta = _member(archive, META, devkit)
+                truth = _member(archive, GROUND_TRUTH, devkit)
         else:
-            meta = (devkit.parent / _META).read_bytes()
-            truth = (devkit.parent / _GROUND_TRUTH).read_bytes()
+            meta = (devkit.parent / META).read_bytes()
+            truth = (devkit.parent / GROUND_TRUTH).read_bytes()
     except (OSError, tarfile.TarError, EOFError) as exc:
         raise DatasetError(f"cannot read the ImageNet devkit {devkit}: {exc}; expected {DEVKIT}.tar.gz from "
                            f"{SOURCE}") from exc
@@ -135,10 +105,10 @@ def devkit_labels(devkit: Path) -> list[int]:
     labels = []
     for number, line in enumerate(truth.decode("ascii", "replace").split(), 1):
         wnid = id_to_wnid.get(int(line)) if line.isdigit() else None
-        if wnid not in _LABEL:
+        if wnid not in LABEL:
             raise DatasetError(f"{devkit}: line {number} of the validation ground truth ({line!r}) is not an "
                                "ILSVRC2012_ID of the 1000 classes")
-        labels.append(_LABEL[wnid])
+        labels.append(LABEL[wnid])
     return labels
 
 
@@ -163,23 +133,7 @@ def _id_to_wnid(meta: bytes, devkit: Path) -> dict[int, str]:
         return {int(i): str(w) for i, w, children in zip(synsets["ILSVRC2012_ID"], synsets["WNID"],
                                                           synsets["num_children"]) if int(children) == 0}
     except Exception as exc:  # scipy raises many types for a malformed .mat
-        raise DatasetError(f"{devkit}: {_META} is not the devkit's synset table ({exc})") from exc
-
-
-def _build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
-    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES  # open_clip is slow to import
-
-    missing = missing_files(root)
-    if missing:
-        raise DatasetNotFoundError(f"ImageNet not found under {root}: missing {', '.join(missing)}\n"
-                                   f"expected layout:\n{LAYOUT.describe()}")
-    base = Path(root) / "imagenet"
-    require_regular_files(base, [f"{DEVKIT}.tar.gz", _META, _GROUND_TRUTH])
-    if has_entry(base / "val", _is_wnid_folder):
-        data: Dataset = ImageNetVal(str(base / "val"), transform=transform)
-    else:
-        data = FlatImageNetVal(base / "val", _devkit(base), transform)
-    return data, list(IMAGENET_CLASSNAMES)
+        raise DatasetError(f"{devkit}: {META} is not the devkit's synset table ({exc})") from exc
 
 
 register(
@@ -189,7 +143,7 @@ register(
         templates=("This is a photo of a {}",),
         expected_layout=LAYOUT.describe(),
         missing_files=missing_files,
-        build=_build,
+        build=imported("caw_core.data.imagenet_loader:build"),
         splits=LAYOUT.splits,
         download=None,
         download_note="ImageNet needs a registered account at https://image-net.org, so it cannot be "

@@ -7,6 +7,13 @@ returns a :class:`ZeroShotDataset`: images as float tensors in [0, 1] at the
 model's resolution (CLIP normalisation happens inside the model, so attacks
 work in pixel space), integer labels, and the cleaned class names and prompt
 templates that build the zero-shot text head.
+
+Registering a dataset imports no torch: a spec holds plain data (names,
+prompts, the expected layout, how to check that the files are there) and
+names the code that needs torch/torchvision (its ``build`` and ``download``)
+by import path with :func:`caw_core.imports.imported`, so that code is imported only when a
+dataset is loaded or downloaded. ``caw-core data check`` and ``caw-core
+report`` read the registry without importing torch.
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
-from torch.utils.data import Dataset
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
 
 class DatasetError(Exception):

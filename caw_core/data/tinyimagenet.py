@@ -12,21 +12,16 @@ Labels index the *sorted* wnids (what ``ImageFolder`` on ``train/`` gives, as in
 the reference implementations); class names are the first synonym of each
 wnid in ``words.txt``. The test split has no labels, so "val" is the
 evaluation split.
+
+This module is the dataset's spec (imports no torch); reading and downloading
+are in :mod:`caw_core.data.tinyimagenet_loader`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
-
-from torch.utils.data import Dataset
-from torchvision.datasets.utils import download_and_extract_archive
-
-from caw_core.data.checked import reading
-from caw_core.data.folders import SampleList
 from caw_core.data.layout import Layout
-from caw_core.data.names import clean_classname
 from caw_core.data.registry import DatasetSpec, register
+from caw_core.imports import imported
 
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 FOLDER = "tiny-imagenet-200"
@@ -46,53 +41,6 @@ LAYOUT = Layout(
     archives={"tiny-imagenet-200.zip": ""},
 )
 
-
-class TinyImageNet(SampleList):
-    """``(transform(image), label)`` pairs of one split of ``root/tiny-imagenet-200``."""
-
-    def __init__(self, root: Path, split: str, transform: Callable) -> None:
-        base = Path(root) / FOLDER
-        self.wnids = sorted((base / "wnids.txt").read_text().split())
-        self.classes = _first_synonyms(base / "words.txt", self.wnids)
-        index = {wnid: i for i, wnid in enumerate(self.wnids)}
-        if split == "val":
-            self.samples = [
-                (base / "val" / "images" / file, index[wnid])
-                for file, wnid, *_ in (
-                    line.split("\t") for line in _lines(base / "val" / "val_annotations.txt")
-                )
-            ]
-        else:
-            self.samples = [
-                (path, index[wnid])
-                for wnid in self.wnids
-                for path in sorted((base / "train" / wnid / "images").glob("*.JPEG"))
-            ]
-        self.transform = transform
-
-
-def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text().splitlines() if line.strip()]
-
-
-def _first_synonyms(words_file: Path, wnids: list[str]) -> list[str]:
-    """Cleaned first synonym of each wnid's ``words.txt`` entry ("goldfish, Carassius auratus" -> "goldfish")."""
-    words = dict(line.split("\t", 1) for line in _lines(words_file))
-    return [clean_classname(words[wnid].split(",")[0]) for wnid in wnids]
-
-
-def _build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
-    LAYOUT.require(root, split, "TinyImageNet")
-    with reading("TinyImageNet", [Path(root) / p for p in LAYOUT.files[split] if "." in Path(p).name],
-                 "the wnids.txt/words.txt/val_annotations.txt of tiny-imagenet-200.zip"):
-        data = TinyImageNet(root, split, transform)
-    return data, data.classes
-
-
-def _download(root: Path) -> None:
-    download_and_extract_archive(URL, str(root))
-
-
 register(
     DatasetSpec(
         name="tinyimagenet",
@@ -100,9 +48,9 @@ register(
         templates=("This is a photo of a {}",),
         expected_layout=LAYOUT.describe(),
         missing_files=LAYOUT.missing,
-        build=_build,
+        build=imported("caw_core.data.tinyimagenet_loader:build"),
         splits=LAYOUT.splits,
-        download=_download,
+        download=imported("caw_core.data.tinyimagenet_loader:download"),
         family="paper",
         guide=LAYOUT.guide,
     )

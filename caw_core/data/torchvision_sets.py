@@ -12,85 +12,28 @@ Class names come from the dataset's own files where it has them (cleaned by
 (EuroSAT folders, Caltech oddities, PCAM's two tissue classes). Prompt
 templates follow the single per-dataset prompt of the reference
 implementations (see ANCHORS.md, "Evaluation protocol").
+
+This module holds the specs and imports no torch; the subclasses of
+torchvision's datasets and the readers of the other layouts are in
+:mod:`caw_core.data.torchvision_loaders`, named here by import path.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Optional
-
-from torch.utils.data import Dataset
-from torchvision import datasets as tvd
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from caw_core.data.checked import reading
-from caw_core.data.folders import LoopSafeImageFolder, SampleList
 from caw_core.data.layout import AnyLayout, Layout
 from caw_core.data.names import clean_classname, strip_model_year
-from caw_core.data.registry import DatasetError, DatasetSpec, register
-from caw_core.data.safe_pickle import require_plain_pickle
+from caw_core.data.registry import DatasetSpec, register
+from caw_core.imports import imported
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
 PHOTO = "This is a photo of a {}"  # the references' prompt for datasets without their own
-
-
-# --- torchvision classes that hash every file on construction ------------------
-
-
-class _NoHashCheck:
-    """Mixin: skip torchvision's md5 check of all files when a dataset is built.
-
-    CIFAR-10/100, STL-10 and Flowers102 hash every file on each construction,
-    including files the requested split never reads (the CIFAR train batches,
-    STL-10's 2.6 GB unlabeled split), so evaluating on the test split would
-    need the train files and re-hash gigabytes on every run. The files a split
-    needs are checked for presence by :meth:`Layout.require` before building;
-    downloads use the unmodified torchvision classes, whose md5 checks then
-    verify the fetched files.
-    """
-
-    def _check_integrity(self) -> bool:
-        return True
-
-
-class _PlainPickles(_NoHashCheck):
-    """Mixin for CIFAR: without the md5 check, scan the pickles the split reads before torchvision loads them.
-
-    See :mod:`caw_core.data.safe_pickle`: a planted pickle could otherwise run
-    code on load.
-    """
-
-    def _check_integrity(self) -> bool:
-        files = [name for name, _ in (self.train_list if self.train else self.test_list)] + [self.meta["filename"]]
-        for name in files:
-            require_plain_pickle(Path(self.root) / self.base_folder / name)
-        return True
-
-
-class _CIFAR10(_PlainPickles, tvd.CIFAR10):
-    meta = {**tvd.CIFAR10.meta, "md5": None}  # _load_meta hashes batches.meta on its own
-
-
-class _CIFAR100(_PlainPickles, tvd.CIFAR100):
-    meta = {**tvd.CIFAR100.meta, "md5": None}
-
-
-class _STL10(_NoHashCheck, tvd.STL10):
-    pass
-
-
-class _Flowers102(_NoHashCheck, tvd.Flowers102):
-    pass
-
-
-class _PCAM(tvd.PCAM):
-    """PCAM, with its two .h5 files opened once up front: torchvision opens them only per item."""
-
-    def __init__(self, root: str, split: str, transform: Callable) -> None:
-        super().__init__(root, split=split, transform=transform)
-        images, targets = (self._base_folder / self._FILES[split][kind][0] for kind in ("images", "targets"))
-        with self.h5py.File(images, "r") as x, self.h5py.File(targets, "r") as y:
-            if "x" not in x or "y" not in y or len(x["x"]) != len(y["y"]):
-                raise DatasetError(f"{images} and {targets} are not a PCAM pair: expected an 'x' dataset of N "
-                                   "96x96x3 patches and a 'y' dataset of N labels")
 
 
 # --- split arguments -----------------------------------------------------------
@@ -163,7 +106,7 @@ PCAM_CLASSNAMES = (  # full sentences; the template is "{}"
 )
 
 
-def caltech101_names(data: tvd.Caltech101) -> list[str]:
+def caltech101_names(data: Any) -> list[str]:
     # torchvision already drops BACKGROUND_Google and numbers the rest from 0.
     return [CALTECH101_RENAMES.get(c, clean_classname(c)) for c in data.categories]
 
@@ -177,15 +120,30 @@ def caltech256_name(folder: str) -> str:
 # --- the generic spec builder --------------------------------------------------
 
 
+def _build(name: str, display_name: str, layout: Layout | AnyLayout, load: Callable[..., Dataset],
+           classnames: Callable[[Any], list[str]], split_kwargs: Callable[[str], dict[str, Any]],
+           root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
+    found = layout.require(root, split, display_name)
+    files = [Path(root) / p for p in found.files[split]]
+    with reading(display_name, files, f"the files of {display_name} as in 'caw-core data check {name}'"):
+        data = load(str(root), transform=transform, **split_kwargs(split))
+        return data, classnames(data)
+
+
+def _download(layout: Layout | AnyLayout, fetch: Callable[..., Dataset], split_kwargs: Callable[[str], dict[str, Any]],
+              root: Path) -> None:
+    fetch(str(root), download=True, **split_kwargs(layout.splits[0]))
+
+
 def register_torchvision(
     name: str,
     display_name: str,
     template: str,
     layout: Layout | AnyLayout,
-    dataset_cls: Callable[..., Dataset],
+    dataset_cls: str,
     classnames: Callable[[Any], list[str]],
     split_kwargs: Callable[[str], dict[str, Any]] = _split_arg,
-    download_cls: Optional[Callable[..., Dataset]] = None,
+    download_cls: Optional[str] = None,
     download_note: str = "",
 ) -> DatasetSpec:
     """Register a torchvision-backed dataset.
@@ -193,18 +151,9 @@ def register_torchvision(
     ``dataset_cls(root, transform=..., **split_kwargs(split))`` loads it;
     ``download_cls`` (default ``dataset_cls``) is called with ``download=True``
     for the evaluation split, unless ``download_note`` says why it cannot be.
+    Both are import paths (``"torchvision.datasets:SUN397"``), imported when a
+    dataset is loaded or downloaded, never when it is registered or checked.
     """
-
-    def build(root: Path, split: str, transform: Callable) -> tuple[Dataset, list[str]]:
-        found = layout.require(root, split, display_name)
-        files = [Path(root) / p for p in found.files[split]]
-        with reading(display_name, files, f"the files of {display_name} as in 'caw-core data check {name}'"):
-            data = dataset_cls(str(root), transform=transform, **split_kwargs(split))
-            return data, classnames(data)
-
-    def download(root: Path) -> None:
-        (download_cls or dataset_cls)(str(root), download=True, **split_kwargs(layout.splits[0]))
-
     return register(
         DatasetSpec(
             name=name,
@@ -212,9 +161,10 @@ def register_torchvision(
             templates=(template,),
             expected_layout=layout.describe(),
             missing_files=layout.missing,
-            build=build,
+            build=partial(_build, name, display_name, layout, imported(dataset_cls), classnames, split_kwargs),
             splits=layout.splits,
-            download=None if download_note else download,
+            download=None if download_note else partial(_download, layout, imported(download_cls or dataset_cls),
+                                                        split_kwargs),
             download_note=download_note,
             family="paper",
             guide=layout.guide,
@@ -235,10 +185,10 @@ register_torchvision(
         source="https://www.cs.toronto.edu/~kriz/cifar.html",
         archives={"cifar-10-python.tar.gz": ""},
     ),
-    dataset_cls=_CIFAR10,
+    dataset_cls="caw_core.data.torchvision_loaders:PickleScannedCIFAR10",
     classnames=_cleaned(),
     split_kwargs=_train_flag,
-    download_cls=tvd.CIFAR10,
+    download_cls="torchvision.datasets:CIFAR10",
 )
 
 register_torchvision(
@@ -253,10 +203,10 @@ register_torchvision(
         source="https://www.cs.toronto.edu/~kriz/cifar.html",
         archives={"cifar-100-python.tar.gz": ""},
     ),
-    dataset_cls=_CIFAR100,
+    dataset_cls="caw_core.data.torchvision_loaders:PickleScannedCIFAR100",
     classnames=_cleaned(),
     split_kwargs=_train_flag,
-    download_cls=tvd.CIFAR100,
+    download_cls="torchvision.datasets:CIFAR100",
 )
 
 register_torchvision(
@@ -275,9 +225,9 @@ register_torchvision(
         source="https://cs.stanford.edu/~acoates/stl10/",
         archives={"stl10_binary.tar.gz": ""},
     ),
-    dataset_cls=_STL10,
+    dataset_cls="caw_core.data.torchvision_loaders:UnhashedSTL10",
     classnames=_cleaned(),
-    download_cls=tvd.STL10,
+    download_cls="torchvision.datasets:STL10",
 )
 
 register_torchvision(
@@ -290,7 +240,7 @@ register_torchvision(
         source="https://vision.princeton.edu/projects/2010/SUN/",
         archives={"SUN397.tar.gz": ""},
     ),
-    dataset_cls=tvd.SUN397,
+    dataset_cls="torchvision.datasets:SUN397",
     classnames=_cleaned(),
     split_kwargs=_whole_set,
 )
@@ -305,7 +255,7 @@ register_torchvision(
         source="https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/",
         archives={"food-101.tar.gz": ""},
     ),
-    dataset_cls=tvd.Food101,
+    dataset_cls="torchvision.datasets:Food101",
     classnames=_cleaned(),
 )
 
@@ -322,7 +272,7 @@ register_torchvision(
         source="https://www.robots.ox.ac.uk/~vgg/data/pets/",
         archives={"images.tar.gz": "oxford-iiit-pet", "annotations.tar.gz": "oxford-iiit-pet"},
     ),
-    dataset_cls=tvd.OxfordIIITPet,
+    dataset_cls="torchvision.datasets:OxfordIIITPet",
     classnames=_cleaned(),
 )
 
@@ -339,9 +289,9 @@ register_torchvision(
         source="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
         archives={"102flowers.tgz": "flowers-102", "imagelabels.mat": "flowers-102", "setid.mat": "flowers-102"},
     ),
-    dataset_cls=_Flowers102,
-    classnames=lambda data: list(tvd.Flowers102.classes),
-    download_cls=tvd.Flowers102,
+    dataset_cls="caw_core.data.torchvision_loaders:UnhashedFlowers102",
+    classnames=lambda data: list(data.classes),
+    download_cls="torchvision.datasets:Flowers102",
 )
 
 DTD_LAYOUT = AnyLayout([
@@ -359,33 +309,14 @@ DTD_LAYOUT = AnyLayout([
 ])
 
 
-class DTDFolder(SampleList):
-    """DTD read from ``<data>/labels/<split><partition>.txt`` and ``<data>/images``, as torchvision reads it.
-
-    Labels index the sorted texture names of the split's label file.
-    """
-
-    def __init__(self, data: Path, split: str, partition: int, transform: Callable) -> None:
-        rows = (data / "labels" / f"{split}{partition}.txt").read_text().split()
-        self.classes = sorted({row.split("/")[0] for row in rows})
-        index = {name: i for i, name in enumerate(self.classes)}
-        self.samples = [(data / "images" / row, index[row.split("/")[0]]) for row in rows]
-        self.transform = transform
-
-
-def _dtd(root: str, transform: Callable, split: str) -> Dataset:
-    found = DTD_LAYOUT.require(Path(root), split, "DTD")
-    return DTDFolder(Path(root) / Path(found.files[split][1]).parent, split, 1, transform)
-
-
 register_torchvision(
     name="dtd",
     display_name="DTD",
     template="A surface with a {} texture.",
     layout=DTD_LAYOUT,
-    dataset_cls=_dtd,
+    dataset_cls="caw_core.data.torchvision_loaders:dtd",
     classnames=_cleaned(),
-    download_cls=tvd.DTD,
+    download_cls="torchvision.datasets:DTD",
 )
 
 EUROSAT_LAYOUT = AnyLayout([
@@ -401,20 +332,15 @@ EUROSAT_LAYOUT = AnyLayout([
 ])
 
 
-def _eurosat(root: str, transform: Callable) -> Dataset:
-    found = EUROSAT_LAYOUT.require(Path(root), "all", "EuroSAT")
-    return LoopSafeImageFolder(str(Path(root) / found.files["all"][0]), transform=transform)
-
-
 register_torchvision(
     name="eurosat",
     display_name="EuroSAT",
     template="A centered satellite photo of {}.",
     layout=EUROSAT_LAYOUT,
-    dataset_cls=_eurosat,
+    dataset_cls="caw_core.data.torchvision_loaders:eurosat",
     classnames=lambda data: [EUROSAT_CLASSNAMES.get(c, clean_classname(c)) for c in data.classes],
     split_kwargs=_whole_set,
-    download_cls=tvd.EuroSAT,
+    download_cls="torchvision.datasets:EuroSAT",
 )
 
 register_torchvision(
@@ -434,7 +360,7 @@ register_torchvision(
         source="https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/",
         archives={"fgvc-aircraft-2013b.tar.gz": ""},
     ),
-    dataset_cls=tvd.FGVCAircraft,
+    dataset_cls="torchvision.datasets:FGVCAircraft",
     classnames=_cleaned(),
 )
 
@@ -452,7 +378,7 @@ register_torchvision(
         "unzip it, then extract the tar.gz)",
         archives={"caltech-101.zip": "caltech101", "caltech-101/101_ObjectCategories.tar.gz": "caltech101"},
     ),
-    dataset_cls=tvd.Caltech101,
+    dataset_cls="torchvision.datasets:Caltech101",
     classnames=caltech101_names,
     split_kwargs=_whole_set,
 )
@@ -469,7 +395,7 @@ register_torchvision(
         source="https://data.caltech.edu/records/nyy15-4j048",
         archives={"256_ObjectCategories.tar": "caltech256"},
     ),
-    dataset_cls=tvd.Caltech256,
+    dataset_cls="torchvision.datasets:Caltech256",
     classnames=lambda data: [caltech256_name(c) for c in data.categories],
     split_kwargs=_whole_set,
 )
@@ -507,37 +433,12 @@ CARS_LAYOUT = AnyLayout([
 ])
 
 
-class CarsAllInOne(SampleList):
-    """Stanford Cars from ``cars_annos.mat`` + ``car_ims/``: the ``test`` flag picks the split, labels are 1-based."""
-
-    def __init__(self, base: Path, split: str, transform: Callable) -> None:
-        from scipy.io import loadmat
-
-        path = base / "cars_annos.mat"
-        try:
-            mat = loadmat(str(path), squeeze_me=True)
-            self.classes = [str(name) for name in mat["class_names"]]
-            rows = [(str(a["relative_im_path"]), int(a["class"]) - 1, int(a["test"])) for a in mat["annotations"]]
-        except Exception as exc:  # scipy raises many types for a malformed .mat
-            raise DatasetError(f"{path} is not the Stanford Cars annotation file (annotations with "
-                               f"relative_im_path, class, test; class_names): {exc}") from exc
-        self.samples = [(base / image, label) for image, label, test in rows if test == (split == "test")]
-        self.transform = transform
-
-
-def _cars(root: str, transform: Callable, split: str) -> Dataset:
-    found = CARS_LAYOUT.require(Path(root), split, "StanfordCars")
-    if found is CARS_LAYOUT.options[0]:
-        return tvd.StanfordCars(root, split=split, transform=transform)
-    return CarsAllInOne(Path(root) / "stanford_cars", split, transform)
-
-
 register_torchvision(
     name="cars",
     display_name="StanfordCars",
     template="A photo of a {}.",
     layout=CARS_LAYOUT,
-    dataset_cls=_cars,
+    dataset_cls="caw_core.data.torchvision_loaders:cars",
     classnames=lambda data: [strip_model_year(name) for name in _cleaned()(data)],
     download_note="Its official site (ai.stanford.edu/~jkrause/cars) is offline, so torchvision cannot "
     "download it; the Wayback Machine keeps the files (see source).",
@@ -558,7 +459,7 @@ register_torchvision(
         source="https://github.com/basveeling/pcam (files on https://zenodo.org/records/2546921)",
         archives={f"camelyonpatch_level_2_split_test_{xy}.h5.gz": "pcam" for xy in ("x", "y")},
     ),
-    dataset_cls=_PCAM,
+    dataset_cls="caw_core.data.torchvision_loaders:CheckedPCAM",
     classnames=lambda data: list(PCAM_CLASSNAMES),
-    download_cls=tvd.PCAM,
+    download_cls="torchvision.datasets:PCAM",
 )
