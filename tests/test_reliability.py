@@ -103,12 +103,7 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
 
     expected, got = _metrics(runs / "straight"), _metrics(run_dir)
     assert [r["step"] for r in got] == list(range(1, 11))  # nothing lost, nothing logged twice
-    for want, have in zip(expected, got):
-        for key in COMPARED:
-            if want.get(key) is None:
-                assert have.get(key) is None, (key, want["step"])
-            else:
-                assert have[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6), (key, want["step"])
+    _same_records(expected, got)
     assert _latest_step(run_dir) == 10
     assert _leftovers(run_dir) == []
     # the final weights are the reference's
