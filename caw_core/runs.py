@@ -16,7 +16,6 @@ raises: an unreadable folder is listed as broken. Nothing here imports torch, so
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -24,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from caw_core.io import atomic_write_json
+from caw_core.io import BadFileError, atomic_write_json, open_regular, read_regular
+from caw_core.typed_json import MAX_JSON_BYTES, parse_json
 
 MODEL_FILE = "model.safetensors"
 FINISHED, PARTIAL, BROKEN = "finished", "partial", "broken"
@@ -55,14 +55,17 @@ class RunInfo:
 
 
 def _read_json(path: Path, what: str) -> dict:
-    """A JSON object from ``path``; ValueError with a message in the user's words otherwise."""
+    """A JSON object from the regular file ``path`` (bounded, never blocking on a FIFO); ValueError with a
+    message in the user's words otherwise."""
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        data = read_regular(path, MAX_JSON_BYTES, what)
     except FileNotFoundError:
         raise ValueError(f"{what} is missing") from None
-    except PermissionError:
-        raise ValueError(f"{what} cannot be read (permission denied)") from None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+    except BadFileError as exc:
+        raise ValueError(f"{what} cannot be read ({exc})") from None
+    try:
+        payload = parse_json(data, what)
+    except BadFileError:
         raise ValueError(f"{what} is damaged (not readable JSON)") from None
     if not isinstance(payload, dict):
         raise ValueError(f"{what} is damaged (not a JSON object)")
@@ -152,17 +155,20 @@ def find_checkpoint(run_dir: str | Path, which: str = "latest") -> Path:
 
 
 def load_history(run_dir: str | Path) -> list[dict]:
-    """The step records of ``metrics.jsonl`` in file order; damaged lines (a crash mid-write) are skipped."""
-    path = Path(run_dir) / "metrics.jsonl"
+    """The step records of ``metrics.jsonl`` in file order; damaged lines (a crash mid-write) are skipped.
+
+    Only a regular file is read (a FIFO or device there gives no history instead of a hang).
+    """
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        with open_regular(Path(run_dir) / "metrics.jsonl", "metrics") as handle:
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except (OSError, BadFileError):
         return []
     records = []
     for line in lines:
         try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
+            record = parse_json(line, "metrics line")
+        except BadFileError:
             continue
         if isinstance(record, dict) and isinstance(record.get("step"), (int, float)):
             records.append(record)
@@ -190,11 +196,10 @@ def rename_run(run_dir: str | Path, new_name: str) -> Path:
     os.rename(run_dir, target)
     config_path = target / "config.json"
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        config = _read_json(config_path, "config.json")
+    except ValueError:
         return target  # a broken run keeps its broken config; the folder name is what counts
-    if isinstance(config, dict):
-        atomic_write_json(config_path, {**config, "name": new_name})
+    atomic_write_json(config_path, {**config, "name": new_name})
     return target
 
 

@@ -110,3 +110,22 @@ def test_rename_and_delete(tmp_path):
         runs.delete_run(not_a_run)
     runs.delete_run(renamed)
     assert not renamed.exists() and not_a_run.exists()
+
+
+@pytest.mark.parametrize("fifo_at", ["config.json", "checkpoints/latest.json", "metrics.jsonl"])
+def test_a_fifo_in_a_run_folder_never_hangs_the_listing(tmp_path, fifo_at):
+    import threading
+
+    run = make_run(tmp_path, "fakerun", mtime=2_000)
+    (run / fifo_at).unlink()
+    os.mkfifo(run / fifo_at)
+    listed: list = []
+    worker = threading.Thread(target=lambda: listed.extend(runs.list_runs(tmp_path)), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), f"listing blocked on a FIFO at {fifo_at}"
+    (info,) = listed
+    if fifo_at == "metrics.jsonl":
+        assert info.total_steps is None and runs.load_history(run) == []
+    else:
+        assert info.status == "broken" and "cannot be read" in info.problem
