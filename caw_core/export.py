@@ -35,6 +35,7 @@ import torch
 from caw_core.io import atomic_path, atomic_write, atomic_write_json
 from caw_core.models.checkpoint import CheckpointError, read_base_model, resolve_checkpoint
 from caw_core.models.loading import TEST_ARCH, TOY_ARCH, TOY_MODEL, ModelSpec, load_model
+from caw_core.typed_json import read_json
 
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
@@ -136,8 +137,8 @@ def _run_config(checkpoint: Path) -> dict:
     """The run's config.json (``run/checkpoints/step_N`` -> ``run/config.json``), or {} for a bare checkpoint."""
     path = checkpoint.parent.parent / "config.json"
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        payload = read_json(path, "run config")
+    except (OSError, ValueError):  # missing, not a regular file, too large or not JSON
         return {}
     return payload if isinstance(payload, dict) else {}
 

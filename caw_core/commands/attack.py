@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from caw_core.io import BadFileError, read_regular
+
 EPILOG = """\
 examples:
   caw-core attack scene.png --model toy --checkpoint runs/caw --attack aa --eps 4 --classes toy-shape
@@ -75,12 +77,13 @@ def resolve_classes(text, model: str) -> tuple[list[str], list[str], str]:
     if text.startswith("@"):
         path = Path(text[1:])
         try:
-            if not path.is_file() or path.stat().st_size > MAX_CLASS_FILE_BYTES:
-                raise ValueError(f"the class list {path} is not a text file of at most "
-                                 f"{MAX_CLASS_FILE_BYTES // 2**20} MiB")
-            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            text_of_file = read_regular(path, MAX_CLASS_FILE_BYTES, "class list").decode("utf-8")
+        except (FileNotFoundError, BadFileError) as exc:
+            raise ValueError(f"the class list {path} is not a text file of at most "
+                             f"{MAX_CLASS_FILE_BYTES // 2**20} MiB ({exc})") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read the class list {path}: {exc}") from exc
+        names = [line.strip() for line in text_of_file.splitlines() if line.strip()]
         where = str(path)
     else:
         names = [name.strip() for name in text.split(",") if name.strip()]

@@ -47,9 +47,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from caw_core.io import BadFileError, atomic_write_json, describe_os_error, plain_permissions, require_regular
+from caw_core.runs import MODEL_FILE
 from caw_core.typed_json import Field, check_object, read_object
 
-MODEL_FILE = "model.safetensors"
 TRAINER_TENSORS = "trainer.safetensors"
 TRAINER_JSON = "trainer.json"
 
