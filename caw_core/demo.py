@@ -66,5 +66,12 @@ class DemoConfig:
         return base if self.n is None else dataclasses.replace(base, n=self.n)
 
     def command(self) -> str:
-        """The command line that runs this size (for the report)."""
-        return "caw-core demo" + {"full": " --full", "quick": " --quick", "default": ""}[self.size()]
+        """The command line that reproduces this run's numbers and wall time (for the report): the size and every
+        flag given a non-default value, except the output folder."""
+        flags = {"full": ["--full"], "quick": ["--quick"], "default": []}[self.size()]
+        defaults = DemoConfig()
+        for name in ("eps", "n", "device", "workers"):
+            value = getattr(self, name)
+            if value != getattr(defaults, name):
+                flags.append(f"--{name} {value:g}" if isinstance(value, float) else f"--{name} {value}")
+        return " ".join(["caw-core demo", *flags])

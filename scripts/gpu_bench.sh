@@ -3,7 +3,7 @@
 # optimised and naive, fp32 and bf16 autocast, the PGD-10 evaluation ratio, CAW with torch.compile, and
 # caw's steps against the ported PMG-AFT and TGA-ZSR reference steps (--mode reference, fp32).
 #
-#   scripts/gpu_bench.sh OUT_DIR        # about 5 minutes on one recent GPU; PYTHON=... to pick the interpreter
+#   scripts/gpu_bench.sh OUT_DIR        # about 6 minutes on an H200 (torch.compile alone ~2); PYTHON=... to pick the interpreter
 #
 # Writes OUT_DIR/{fp32,bf16,bf16-compile,reference}.json (the `caw-core bench --json` report), .txt (the table) and .log,
 # plus nvidia-smi.txt. Jobs run in one process per invocation (--no-isolate): on CUDA the memory figure is
@@ -27,6 +27,6 @@ part() {  # part NAME LIMIT_S ARGS...
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1
 part fp32 100 --mode both --precision fp32 --eval --eval-repeats 3
 part bf16 70 --mode both --precision bf16
-part bf16-compile 80 --mode optimized --precision bf16 --compile --methods caw
-part reference 70 --mode reference --precision fp32
+part bf16-compile 200 --mode optimized --precision bf16 --compile --methods caw
+part reference 100 --mode reference --precision fp32
 cat "$out"/fp32.txt "$out"/bf16.txt "$out"/bf16-compile.txt "$out"/reference.txt 2>/dev/null

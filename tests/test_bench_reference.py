@@ -130,3 +130,15 @@ def test_reference_mode_reports_caw_beside_each_reference():
 def test_reference_mode_refuses_methods_without_a_port():
     with pytest.raises(ValueError, match="ports of pmg-aft, tga-zsr only"):
         list(run_bench(BenchConfig(**{**TINY, "methods": ("fare",)})))
+
+
+def test_reference_mode_defaults_to_the_ported_methods_and_other_modes_to_every_method():
+    from caw_core.cli import build_parser
+    from caw_core.commands.config_args import config_from_args
+
+    def methods(*argv):
+        return config_from_args(BenchConfig, build_parser().parse_args(["bench", *argv])).methods
+
+    assert methods("--mode", "reference") == ("pmg-aft", "tga-zsr")
+    assert methods("--mode", "both") == ("caw", "ft-adv", "pmg-aft", "tga-zsr", "fare")
+    assert methods("--mode", "reference", "--methods", "tga-zsr") == ("tga-zsr",)

@@ -110,11 +110,22 @@ def test_full_pipeline_in_miniature_writes_tables_plot_and_selection_without_tou
 @pytest.mark.slow
 def test_quick_demo_cli_says_where_the_table_and_plot_are(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    assert main(["demo", "--quick", "--n", "8", "--out", str(out)]) == 0
     printed = capsys.readouterr()
     assert f"table: {out / 'RESULTS.md'}" in printed.err
     assert f"plot:  {out / 'clean_vs_robust.png'}" in printed.err
-    assert "| CAW |" in (out / "RESULTS.md").read_text()
+    written = (out / "RESULTS.md").read_text()
+    assert "| CAW |" in written
+    assert "Command: `caw-core demo --quick --n 8`" in written  # the flags that made the numbers, not the folder
+
+
+def test_the_reported_command_names_every_flag_that_changes_the_run():
+    from caw_core.demo import DemoConfig
+
+    assert DemoConfig().command() == "caw-core demo"
+    assert DemoConfig(out="elsewhere", full=True).command() == "caw-core demo --full"
+    assert (DemoConfig(eps=8.0, n=32, device="cuda", workers=8).command()
+            == "caw-core demo --eps 8 --n 32 --device cuda --workers 8")
 
 
 def test_demo_rejects_bad_sizes(capsys):

@@ -1,4 +1,5 @@
-"""The paper's effect in miniature: a longer CAW fine-tune of the embedded toy CLIP on the toy recipe becomes robust."""
+"""The paper's effect in miniature: the shipped toy recipe's CAW fine-tune on the training task makes the toy CLIP
+robust zero-shot on a task it was not trained on, and keeps its clean accuracy there."""
 
 from __future__ import annotations
 
@@ -14,31 +15,35 @@ from caw_core.train import Trainer
 
 pytestmark = pytest.mark.slow
 EPS = TOY_EPS / 255
+N = 64
+HELD_OUT = "toy-colour"  # zero-shot: never seen in fine-tuning
 
 
-def pgd_accuracy(model, images, labels) -> float:
+def clean_and_pgd_accuracy(model, task: str) -> tuple[float, float]:
+    """Clean and PGD-10 (eps 12/255, linf, fp32) accuracy of ``model`` zero-shot on ``task``'s first N test images."""
+    test = load_dataset(task, split="test", image_size=64)
+    pairs = [test.data[i] for i in range(N)]
+    images, labels = torch.stack([p[0] for p in pairs]), torch.tensor([p[1] for p in pairs])
+    model.set_classes(test.classnames, test.templates)
     adv = attack_images("pgd", model, images, labels, EPS, steps=10)
     with torch.no_grad():
-        return (model(adv).argmax(1) == labels).float().mean().item()
+        clean = (model(images).argmax(1) == labels).float().mean().item()
+        robust = (model(adv).argmax(1) == labels).float().mean().item()
+    return clean, robust
 
 
-def test_caw_fine_tune_with_the_toy_recipe_raises_pgd_robustness_on_the_training_task(tmp_path):
-    test = load_dataset(TOY_TRAIN_TASK, split="test", image_size=64)
-    pairs = [test.data[i] for i in range(120)]
-    images, labels = torch.stack([p[0] for p in pairs]), torch.tensor([p[1] for p in pairs])
+def test_the_recipes_caw_fine_tune_makes_a_held_out_task_robust_and_keeps_it_clean(tmp_path):
+    vanilla = load_model("toy").eval()
+    vanilla_clean, vanilla_robust = clean_and_pgd_accuracy(vanilla, HELD_OUT)
 
-    vanilla = load_model("toy")
-    vanilla.set_classes(test.classnames, test.templates)
-    vanilla_robust = pgd_accuracy(vanilla, images, labels)
-
-    # the recipe's setting, but 8x the shipped budget (200 x 64): 50 x 32 steps are too few for this effect
-    trainer = Trainer(toy_train_config("caw", lr=1e-3, max_steps=200, batch_size=64, save_every=200,
-                                       runs_dir=str(tmp_path)))
+    trainer = Trainer(toy_train_config("caw", runs_dir=str(tmp_path)))  # the demo's and the GUI's fine-tune, as shipped
     for _ in trainer.run():
         pass
     tuned = trainer.model.eval()
-    tuned.set_classes(test.classnames, test.templates)
-    tuned_robust = pgd_accuracy(tuned, images, labels)
+    tuned_clean, tuned_robust = clean_and_pgd_accuracy(tuned, HELD_OUT)
+    train_clean, _ = clean_and_pgd_accuracy(tuned, TOY_TRAIN_TASK)
 
-    assert vanilla_robust < 0.05  # the recipe's eps breaks the vanilla toy CLIP
-    assert tuned_robust > vanilla_robust + 0.10
+    assert vanilla_clean > 0.95 and vanilla_robust < 0.2  # the recipe's eps breaks the vanilla toy CLIP
+    assert tuned_robust > vanilla_robust + 0.15  # measured: 12.5% -> 40.6% (n = 64)
+    assert tuned_clean > 0.95  # zero-shot skill on the held-out task kept
+    assert train_clean > 0.5  # not a collapsed model (5 classes: chance is 20%)

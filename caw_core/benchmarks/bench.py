@@ -77,7 +77,7 @@ class BenchConfig:
 
     model: str = "ViT-B-32"
     pretrained: Optional[str] = None
-    methods: tuple = METHODS_BENCHED
+    methods: Optional[tuple] = None  # None: every method, or in reference mode the ported ones
     mode: str = "optimized"
     batch_size: int = 8
     classes: int = 200
@@ -92,6 +92,12 @@ class BenchConfig:
     isolate: bool = True
     threads: Optional[int] = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.methods is None:
+            from caw_core.benchmarks.reference import REFERENCE_METHODS
+
+            self.methods = REFERENCE_METHODS if self.mode == "reference" else METHODS_BENCHED
 
     @property
     def modes(self) -> tuple:

@@ -16,7 +16,8 @@ from caw_core.io import atomic_write
 HELP = {
     "model": "open_clip architecture, caw-test-tiny, or toy",
     "pretrained": "pretrained tag or weights file (default: random weights; speed does not depend on them)",
-    "methods": "comma-separated methods",
+    "methods": "comma-separated methods (default: caw,ft-adv,pmg-aft,tga-zsr,fare; with --mode reference "
+               "pmg-aft,tga-zsr, the methods with a ported reference step)",
     "mode": "optimized, naive, both (optimized + naive), reference (pmg-aft,tga-zsr against their ported reference "
             "steps, caw's CAW step timed beside each), or cache (optimized without/with the original-feature cache)",
     "batch_size": "images per step",

@@ -17,7 +17,8 @@ HELP = {
     "eps": "attack radius in /255 (training and evaluation)",
     "n": "test images per task (default: the size's: 64, --full 100, --quick 16)",
     "device": "cpu, cuda, auto",
-    "workers": "processes running a stage's independent jobs at once (each uses one CPU thread)",
+    "workers": "processes running a stage's independent jobs at once (each on the thread policy's count: one torch "
+               "thread for the toy CLIP unless --threads or CAW_THREADS say otherwise)",
 }
 
 

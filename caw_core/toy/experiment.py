@@ -332,16 +332,17 @@ class Experiment:
     def _pool(self, todo: list[Job], workers: int, progress: "_Progress") -> Iterator[dict]:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
-            futures = {pool.submit(_run_job, self.config, job): job for job in todo}
+            threads = torch.get_num_threads()  # the CLI's thread policy (or --threads/CAW_THREADS), for each worker
+            futures = {pool.submit(_run_job, self.config, job, threads): job for job in todo}
             for future in as_completed(futures):
                 future.result()  # a failed job raises here
                 progress.finish(futures[future])
                 yield progress.record(futures[future], "finished")
 
 
-def _run_job(config: ExperimentConfig, job: Job) -> None:
-    """A worker process's entry: run ``job`` of the experiment ``config`` to the end."""
-    torch.set_num_threads(1)
+def _run_job(config: ExperimentConfig, job: Job, threads: int) -> None:
+    """A worker process's entry: run ``job`` of the experiment ``config`` to the end on ``threads`` torch threads."""
+    torch.set_num_threads(threads)
     for _ in Experiment(config).execute(job):
         pass
 
