@@ -20,11 +20,15 @@ setup: $(STAMP)
 run demo: $(STAMP)
 	$(BIN)/caw-core demo --workers 2
 
+# The suite runs one pytest-xdist worker per core, at most 8 (each test on one torch thread, see
+# tests/conftest.py); TEST_WORKERS=0 runs it in this one process, TEST_WORKERS=N in N.
+TEST_WORKERS ?= auto
+PYTEST = $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 8
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/caw-core bench

@@ -32,7 +32,7 @@ def test_big_models_use_every_core(model, no_thread_environment):
     assert choose_threads(model) == available_cores()
 
 
-def test_explicit_choices_win_in_order(monkeypatch):
+def test_explicit_choices_win_in_order(monkeypatch, no_thread_environment):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert choose_threads("ViT-B-32") == 3
     assert choose_threads("toy") == 3
